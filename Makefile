@@ -1,0 +1,38 @@
+# The project's interface for users and CI.  Every target works on a fresh
+# machine by itself: it creates the virtualenv it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCALKUBE := $(PY) -m localkube
+# Targets that need a cluster use KUBECONFIG, or the local cluster without it.
+LOCAL_KUBECONFIG := /var/lib/mysql-operator-localkube/kubeconfig
+WITH_KUBE := KUBECONFIG=$${KUBECONFIG:-$(LOCAL_KUBECONFIG)}
+
+.PHONY: venv cluster cluster-down cluster-status install uninstall run demo deploy undeploy unit test lint crd
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+cluster: venv  ## bring the local cluster up (or reuse it); prints the exports to use it
+	$(LOCALKUBE) up
+
+cluster-down: venv  ## stop the local cluster and remove everything it created
+	$(LOCALKUBE) down
+
+cluster-status: venv  ## say what of the local cluster runs
+	$(LOCALKUBE) status
+
+unit: venv  ## fast tests, no cluster
+	$(PY) -m pytest -m 'not cluster'
+
+test: venv  ## every test: unit and cluster (the local cluster unless KUBECONFIG names one)
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check mysql_operator localkube tests
+	$(VENV)/bin/mypy

@@ -1,0 +1,137 @@
+"""Shared fixtures: a real cluster, a fresh namespace per test, and kubectl.
+
+The cluster is the one named by ``KUBECONFIG`` when that is set (kind,
+minikube, a cloud: any cluster), and otherwise the local one, brought up by
+``localkube`` or reused when it already runs.  Every test that asks for the
+cluster must carry the ``cluster`` marker, so ``make unit`` (``-m 'not
+cluster'``) never needs one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+
+@attrs.frozen
+class ClusterInfo:
+    kubeconfig: str
+    # True when the tests brought up (and may take down) the local cluster.
+    local: bool
+    was_running: bool
+
+
+@attrs.frozen
+class Kubectl:
+    """kubectl bound to one cluster and, optionally, one namespace."""
+
+    kubeconfig: str
+    namespace: str | None = None
+
+    def run(self, *args: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        argv = ["kubectl", f"--kubeconfig={self.kubeconfig}"]
+        if self.namespace:
+            argv.append(f"--namespace={self.namespace}")
+        result = subprocess.run([*argv, *args], input=stdin, capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def __call__(self, *args: str, **kwargs: Any) -> str:
+        return self.run(*args, **kwargs).stdout
+
+    def apply(self, *manifests: dict[str, Any]) -> str:
+        items = {"apiVersion": "v1", "kind": "List", "items": list(manifests)}
+        return self("apply", "-f", "-", stdin=json.dumps(items))
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self("get", *args, "-o", "json"))
+
+    def wait_for(self, what: str, *args: str, timeout: float = 300) -> str:
+        """``kubectl wait`` that also waits for the object to exist first."""
+        deadline = time.monotonic() + timeout
+        while self.run("get", what, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} never appeared")
+            time.sleep(1)
+        remaining = max(1, int(deadline - time.monotonic()))
+        return self("wait", what, *args, f"--timeout={remaining}s", timeout=remaining + 30)
+
+    def in_namespace(self, namespace: str) -> Kubectl:
+        return attrs.evolve(self, namespace=namespace)
+
+
+def _local_kubectl_dir() -> Path | None:
+    from localkube import build, versions
+
+    path = build.bin_dir("kubernetes", versions.KUBERNETES)
+    return path if (path / "kubectl").exists() else None
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> ClusterInfo:
+    if os.environ.get("KUBECONFIG"):
+        info = ClusterInfo(os.environ["KUBECONFIG"], local=False, was_running=True)
+    else:
+        from localkube.config import KUBECONFIG
+        from localkube.node import Cluster
+
+        local = Cluster()
+        was_running = local.healthy()
+        local.up()
+        info = ClusterInfo(str(KUBECONFIG), local=True, was_running=was_running)
+    # The matching kubectl (and helm) first on PATH for every subprocess.
+    kube_dir = _local_kubectl_dir()
+    if kube_dir is not None:
+        from localkube import build, versions
+
+        os.environ["PATH"] = os.pathsep.join(
+            [str(kube_dir), str(build.bin_dir("helm", versions.HELM)), os.environ["PATH"]])
+    return info
+
+
+@pytest.fixture(autouse=True)
+def _cluster_tests_are_marked(request: pytest.FixtureRequest) -> None:
+    if "cluster" in request.fixturenames and request.node.get_closest_marker("cluster") is None:
+        pytest.fail("a test that uses the cluster must carry @pytest.mark.cluster")
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster: ClusterInfo) -> Kubectl:
+    return Kubectl(cluster.kubeconfig)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    stem = request.node.name.lower().replace("_", "-")[:40].strip("-")
+    name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    # Pods cannot be created before the namespace's default ServiceAccount.
+    kubectl.in_namespace(name).wait_for(
+        "serviceaccount/default", "--for=jsonpath={.metadata.name}=default")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def kube(kubectl: Kubectl, namespace: str) -> Kubectl:
+    """kubectl in the test's own namespace."""
+    return kubectl.in_namespace(namespace)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that take the cluster down run after everything that needs it.
+    items.sort(key=lambda item: item.get_closest_marker("cluster_lifecycle") is not None)
