@@ -274,6 +274,10 @@ class Cluster:
         run(["ip", "addr", "add", f"{NODE_IP}/{config.LINK_PREFIX}", "dev", NODE_VETH], netns=True)
         run(["ip", "link", "set", NODE_VETH, "up"], netns=True)
         run(["ip", "link", "set", "lo", "up"], netns=True)
+        # Lets node processes reach Service addresses (kube-proxy's OUTPUT
+        # rules rewrite them); anything not rewritten dies at the host,
+        # which does not forward.
+        run(["ip", "route", "add", config.SERVICE_CIDR, "dev", NODE_VETH], netns=True)
         # The host reaches pods and services through the node, so the
         # private ranges never follow the host's default route out.
         for cidr in (config.CLUSTER_CIDR, config.SERVICE_CIDR):

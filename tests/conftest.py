@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -116,13 +118,16 @@ def kubectl(cluster: ClusterInfo) -> Kubectl:
 @pytest.fixture
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
-    stem = request.node.name.lower().replace("_", "-")[:40].strip("-")
+    stem = request.node.name.lower().replace("_", "-").replace("[", "-")[:40].strip("-]")
     name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
     # Pods cannot be created before the namespace's default ServiceAccount.
     kubectl.in_namespace(name).wait_for(
         "serviceaccount/default", "--for=jsonpath={.metadata.name}=default")
     yield name
+    # Instances left behind need no backup: the namespace is going away.
+    kubectl("annotate", "mysqls", "--all", f"--namespace={name}",
+            "otus.homework/skip-backup=true", "--overwrite", check=False)
     kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
@@ -130,6 +135,61 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
 def kube(kubectl: Kubectl, namespace: str) -> Kubectl:
     """kubectl in the test's own namespace."""
     return kubectl.in_namespace(namespace)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@attrs.define
+class OperatorProcess:
+    """The operator run as its users run it locally: ``mysql-operator run``."""
+
+    kubeconfig: str
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        env = dict(os.environ, KUBECONFIG=self.kubeconfig, PYTHONUNBUFFERED="1")
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mysql_operator", "run", "--standalone"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                cwd=REPO,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(REPO / "crds"))
+    kubectl("wait", "crd/mysqls.otus.homework", "--for=condition=Established", "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterInfo, crd: None,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """One operator for the whole session, watching every namespace."""
+    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
+    process.start()
+    yield process
+    process.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
