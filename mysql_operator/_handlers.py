@@ -1,0 +1,235 @@
+"""The kopf layer: parse, call the instance, write status, post Events, map errors.
+
+Deliberately thin: no manifest and no API request is written here.  Waiting
+is done by raising ``kopf.TemporaryError(delay=...)`` (kopf calls the handler
+again later), never by sleeping in a handler.
+
+Secret safety (the reason for the persistence settings in ``configure``):
+kopf copies the whole spec into an annotation (its diff base) and would thus
+store ``spec.password`` in plaintext; it is told to ignore that field.  The
+handlers' progress goes to annotations under the operator's own prefix, so
+nothing undeclared is written into the structural status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import kopf
+import kr8s.asyncio
+
+from ._errors import NotReady, RestoreFailed
+from ._instance import MySQLInstance
+from ._jobs import JobPhase
+from ._kube import Kr8sKube, KubeError
+from ._model import (
+    GROUP,
+    PLURAL,
+    SKIP_BACKUP_ANNOTATION,
+    VERSION,
+    LastBackup,
+    MySQL,
+    RestoreRecord,
+    SpecError,
+)
+from ._status import BACKUP_SUCCEEDED, READY, RESTORED, StatusUpdate
+
+FINALIZER = f"{GROUP}/mysql-operator"
+# kopf's own annotations live under a prefix of their own, apart from the
+# user-facing ``otus.homework/...`` ones.
+STORAGE_PREFIX = f"mysql-operator.{GROUP}"
+API_TIMEOUT = 30.0
+WATCH_SERVER_TIMEOUT = 300.0
+WATCH_CLIENT_TIMEOUT = 330.0
+MAX_BACKUP_RETRY_DELAY = 600.0
+
+registry = kopf.OperatorRegistry()
+_RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Operator settings: finalizer, secret-safe persistence, watch timeouts, Events."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=STORAGE_PREFIX,
+        key="last-handled-configuration",
+        ignored_fields=["spec.password"],
+    )
+    # Without timeouts a silently dropped watch connection freezes the operator.
+    settings.watching.server_timeout = WATCH_SERVER_TIMEOUT
+    settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT
+    settings.watching.connect_timeout = API_TIMEOUT
+    settings.networking.request_timeout = API_TIMEOUT * 2
+    settings.posting.level = logging.INFO
+
+
+@kopf.on.startup(registry=registry)
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure(settings)
+    if getattr(memo, "kube", None) is None:  # tests may bring their own
+        api = await kr8s.asyncio.api()
+        api.timeout = API_TIMEOUT
+        memo.kube = Kr8sKube(api)
+
+
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account first, else the kubeconfig (as kopf's defaults do)."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    return info or kopf.login_with_kubeconfig(**kwargs)
+
+
+@contextlib.contextmanager
+def _translated(update: StatusUpdate, body: kopf.Body, *, deleting: bool) -> Iterator[None]:
+    """Map the instance's outcomes to kopf retries (and, when creating, to failures).
+
+    While deleting, every error is temporary: a permanent failure would let
+    kopf release the finalizer, and the data would go without a backup.
+    """
+    waiting = "BackingUp" if deleting else "Pending"
+    try:
+        yield
+    except NotReady as exc:
+        update.phase(waiting, str(exc))
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from exc
+    except RestoreFailed as exc:
+        update.phase("Failed", str(exc))
+        update.condition(RESTORED, False, "RestoreFailed", str(exc))
+        update.condition(READY, False, "RestoreFailed", "the restore Job failed")
+        kopf.warn(body, reason="RestoreFailed", message=str(exc))
+        raise kopf.PermanentError(str(exc)) from exc
+    except KubeError as exc:
+        update.phase(waiting if deleting or exc.transient else "Failed", str(exc))
+        if deleting or exc.transient:
+            raise kopf.TemporaryError(str(exc), delay=30) from exc
+        kopf.warn(body, reason="ApiError", message=str(exc))
+        raise kopf.PermanentError(str(exc)) from exc
+
+
+def _parsed(body: kopf.Body, update: StatusUpdate) -> MySQL:
+    try:
+        return MySQL.from_body(body)
+    except SpecError as exc:
+        update.phase("Failed", str(exc))
+        update.condition(READY, False, "InvalidSpec", str(exc))
+        kopf.warn(body, reason="InvalidSpec", message=str(exc))
+        raise kopf.PermanentError(str(exc)) from exc
+
+
+def _ready_message(cr: MySQL, record: RestoreRecord | None) -> str:
+    if record is None or record.source == "none":
+        return f"{cr.name} created without restore-job: no backup to restore"
+    taken = f" (backup taken at {record.backup_time})" if record.backup_time else ""
+    return f"{cr.name} created and restored from {record.source}{taken}"
+
+
+async def _bring_up(instance: MySQLInstance, update: StatusUpdate, body: kopf.Body) -> None:
+    cr = instance.cr
+    for warning in await instance.ensure():
+        kopf.warn(body, reason="StorageNotResized", message=warning)
+    if not await instance.available():
+        update.phase("Pending", f"waiting for Deployment {cr.names.deployment} to become available")
+        update.condition(READY, False, "Starting", "the MySQL server is not ready yet")
+        raise kopf.TemporaryError("MySQL is not ready yet", delay=10)
+    record = update.current.restore
+    if record is None:
+        result = await instance.restore()
+        if result is None:
+            update.phase("Restoring", f"Job {cr.names.restore_job} is running")
+            raise kopf.TemporaryError("the restore Job is running", delay=5)
+        record = RestoreRecord(
+            source=result.file or "none", time=result.time, backup_time=result.backup_time
+        )
+        update.restore(record)
+        if result.file:
+            update.condition(RESTORED, True, "RestoredFromBackup", _ready_message(cr, record))
+            kopf.info(body, reason="Restored", message=_ready_message(cr, record))
+        else:
+            update.condition(RESTORED, False, "NoBackupFound", "no backup to restore from")
+            kopf.info(body, reason="NoBackupFound", message=_ready_message(cr, record))
+    update.phase("Ready", _ready_message(cr, record))
+    update.condition(READY, True, "Ready", "the MySQL server answers")
+
+
+@kopf.on.resume(*_RESOURCE, registry=registry)
+@kopf.on.create(*_RESOURCE, registry=registry)
+@kopf.on.update(*_RESOURCE, registry=registry)
+async def reconcile(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    """Create or converge the instance; restore it from the newest backup once."""
+    update = StatusUpdate(status, int(body.meta.get("generation") or 0))
+    try:
+        cr = _parsed(body, update)
+        with _translated(update, body, deleting=False):
+            await _bring_up(MySQLInstance(cr, memo.kube), update, body)
+    finally:
+        patch.status.update(update.patch())
+
+
+def backup_retry_delay(retry: int) -> float:
+    """Growing delay before the next backup attempt (``retry`` counts kopf's retries)."""
+    return min(10.0 * (retry + 1), MAX_BACKUP_RETRY_DELAY)
+
+
+async def _take_down(
+    instance: MySQLInstance, update: StatusUpdate, body: kopf.Body, retry: int
+) -> None:
+    cr = instance.cr
+    if cr.skip_backup:
+        kopf.info(body, reason="BackupSkipped",
+                  message=f"{SKIP_BACKUP_ANNOTATION} is true: deleting without a backup")
+    elif not await instance.has_data():
+        kopf.info(body, reason="BackupSkipped", message="there is no data volume to back up")
+    else:
+        progress = await instance.backup()
+        if progress.phase is JobPhase.RUNNING:
+            update.phase("BackingUp", f"Job {cr.names.backup_job} is dumping the database")
+            raise kopf.TemporaryError("the backup Job is running", delay=5)
+        if progress.phase is JobPhase.FAILED:
+            delay = backup_retry_delay(retry)
+            update.phase("BackupFailed", progress.failure)
+            update.condition(BACKUP_SUCCEEDED, False, "BackupJobFailed", progress.failure)
+            kopf.warn(body, reason="BackupFailed", message=(
+                f"{progress.failure}. The data is kept; next attempt in {delay:.0f}s. "
+                f"To delete without a backup, annotate {SKIP_BACKUP_ANNOTATION}=true."
+            ))
+            raise kopf.TemporaryError("the backup failed", delay=delay)
+        result = progress.result
+        assert result is not None
+        update.last_backup(LastBackup(time=result.time, job=result.job, file=result.file,
+                                      size=result.size))
+        message = f"backed up to {result.file} ({result.size} bytes) by Job {result.job}"
+        update.condition(BACKUP_SUCCEEDED, True, "BackupCompleted", message)
+        kopf.info(body, reason="BackupSucceeded", message=message)
+    await instance.teardown()
+    kopf.info(body, reason="Deleted", message=f"{cr.name} and its data are deleted; backups kept")
+
+
+@kopf.on.delete(*_RESOURCE, registry=registry)
+async def delete(
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    retry: int,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Back up (unless opted out), then delete the server and its data."""
+    update = StatusUpdate(status, int(body.meta.get("generation") or 0))
+    try:
+        cr = MySQL.from_body(body)
+    except SpecError as exc:
+        # Never valid, so never created anything: the garbage collector has the rest.
+        logger.warning(f"deleting without a backup: {exc}")
+        return
+    try:
+        with _translated(update, body, deleting=True):
+            await _take_down(MySQLInstance(cr, memo.kube), update, body, retry)
+    finally:
+        patch.status.update(update.patch())

@@ -1,0 +1,80 @@
+"""``MySQLInstance``: every Kubernetes object of one MySQL object, in the right order."""
+
+from __future__ import annotations
+
+from ._jobs import BackupJob, BackupProgress, RestoreJob, RestoreResult
+from ._kube import Kube, Manifest
+from ._model import MySQL
+from ._secret import CredentialsSecret, resolve_password
+from ._server import MySQLDeployment, MySQLService
+from ._volumes import BackupVolume, DataVolume, StorageNotResized
+
+
+class MySQLInstance:
+    """Orchestrates the components; the kopf handlers call only this.
+
+    Order matters on the way up (the Deployment needs the Secret and the
+    claim) and on the way down (the server goes before its volume).  The
+    backup volume and the backup Job are never torn down: they outlive the
+    MySQL object.
+    """
+
+    def __init__(self, cr: MySQL, kube: Kube) -> None:
+        self.cr = cr
+        self._kube = kube
+        self.secret = CredentialsSecret(cr, kube)
+        self.data = DataVolume(cr, kube)
+        self.backups = BackupVolume(cr, kube)
+        self.deployment = MySQLDeployment(cr, kube)
+        self.service = MySQLService(cr, kube)
+        self.backup_job = BackupJob(cr, kube)
+        self.restore_job = RestoreJob(cr, kube)
+
+    def manifests(self, password: bytes) -> list[Manifest]:
+        """Everything ``ensure()`` and the Jobs would create, for review (``render``)."""
+        return [
+            self.secret.manifest(password),
+            *self.data.manifests(),
+            *self.backups.manifests(),
+            self.deployment.manifest(),
+            self.service.manifest(),
+            self.restore_job.manifest(),
+            self.backup_job.manifest(),
+        ]
+
+    async def ensure(self) -> list[str]:
+        """Create or converge the server's objects; return warnings that did not stop it."""
+        warnings: list[str] = []
+        password = await resolve_password(self.cr, self._kube)
+        await self.secret.ensure(password)
+        try:
+            await self.data.ensure()
+        except StorageNotResized as exc:
+            warnings.append(str(exc))
+        await self.backups.ensure()
+        await self.deployment.ensure()
+        await self.service.ensure()
+        return warnings
+
+    async def available(self) -> bool:
+        return await self.deployment.available()
+
+    async def restore(self) -> RestoreResult | None:
+        """Run the restore Job once; None while it runs (raises RestoreFailed)."""
+        return await self.restore_job.run()
+
+    async def has_data(self) -> bool:
+        """Whether there is anything to back up (the data claim exists)."""
+        return await self.data.exists()
+
+    async def backup(self) -> BackupProgress:
+        """Advance the backup Job by one step."""
+        return await self.backup_job.run()
+
+    async def teardown(self) -> None:
+        """Delete the server and its data; keep the backups (volume and Job)."""
+        await self.deployment.teardown()
+        await self.service.teardown()
+        await self.restore_job.teardown()
+        await self.data.teardown()
+        await self.secret.teardown()

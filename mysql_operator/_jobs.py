@@ -1,0 +1,362 @@
+"""The backup and restore Jobs, their shell scripts, and reading their results.
+
+Both Jobs run the instance's own image (it has mysql, mysqldump and sh) and
+reach the server through its Service.  The password comes only from the
+environment variable ``MYSQL_PWD`` (a ``secretKeyRef``), which the MySQL
+clients read by themselves: the scripts never mention it, so no quoting
+problem and no leak is possible whatever characters it holds.  The scripts
+are constants; the database name reaches them as ``$MYSQL_DATABASE``, always
+double-quoted (and backtick-quoted in SQL; the name's pattern forbids backticks).
+
+Each Job reports its result as one line of JSON in its termination message
+(``/dev/termination-log``), which the operator reads from the pod status.
+On failure, ``FallbackToLogsOnError`` puts the tail of the log there instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from ._errors import NotReady, RestoreFailed
+from ._kube import Kube, Manifest, ObjectRef
+from ._model import MYSQL_PORT, OWNER_UID_ANNOTATION, MySQL
+from ._secret import PASSWORD_KEY
+
+BACKUP_DIR = "/backup"
+TERMINATION_LOG = "/dev/termination-log"
+BACKOFF_LIMIT = 2
+DUMP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+
+# The scripts read everything from the environment the Job sets (see
+# _job_manifest); a unit test runs them with stand-in mysql clients.
+#
+# Dump to a temporary file, then rename: a failed dump never replaces a good one.
+# `--` ends the options, so a database name that starts with '-' stays a name.
+BACKUP_SCRIPT = """\
+set -eu
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+file="dump-$stamp.sql"
+tmp="$BACKUP_DIR/$file.tmp"
+trap 'rm -f "$tmp"' EXIT
+echo "dumping database $MYSQL_DATABASE from $MYSQL_HOST into $BACKUP_DIR/$file"
+mysqldump --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \\
+  --single-transaction --routines --triggers -- "$MYSQL_DATABASE" > "$tmp"
+mv "$tmp" "$BACKUP_DIR/$file"
+size="$(wc -c < "$BACKUP_DIR/$file" | tr -d ' ')"
+finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+printf '{"file": "%s", "size": %s, "time": "%s"}\\n' "$file" "$size" "$finished" \\
+  > "$TERMINATION_LOG"
+echo "backup complete: $BACKUP_DIR/$file, $size bytes"
+"""
+
+# Dump names sort by time, and sh expands a glob in sorted order: the last is the newest.
+RESTORE_SCRIPT = """\
+set -eu
+latest=""
+for f in "$BACKUP_DIR"/dump-*.sql; do
+  if [ -f "$f" ]; then latest="$f"; fi
+done
+if [ -z "$latest" ]; then
+  echo "no backup in $BACKUP_DIR: nothing to restore"
+  printf '{"file": null, "time": "%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$TERMINATION_LOG"
+  exit 0
+fi
+echo "restoring $latest into database $MYSQL_DATABASE"
+mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \\
+  --execute="CREATE DATABASE IF NOT EXISTS \\`$MYSQL_DATABASE\\`"
+mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \\
+  --database="$MYSQL_DATABASE" < "$latest"
+printf '{"file": "%s", "time": "%s"}\\n' "${latest##*/}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\
+  > "$TERMINATION_LOG"
+echo "restore complete"
+"""
+
+
+class JobPhase(enum.Enum):
+    ABSENT = "absent"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def job_phase(job: Manifest | None) -> JobPhase:
+    """The phase of a Job from its terminal conditions (Complete / Failed)."""
+    if job is None:
+        return JobPhase.ABSENT
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return JobPhase.SUCCEEDED
+        if condition.get("type") == "Failed":
+            return JobPhase.FAILED
+    return JobPhase.RUNNING
+
+
+def dump_time(file: str) -> str | None:
+    """When a dump was taken, from its name ``dump-YYYYmmddTHHMMSSZ.sql``."""
+    stamp = file.removeprefix("dump-").removesuffix(".sql")
+    try:
+        taken = datetime.strptime(stamp, DUMP_TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return taken.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def termination_message(kube: Kube, job: Manifest) -> str:
+    """The termination message of the Job's last pod (the succeeded one if any)."""
+    uid = job["metadata"]["uid"]
+    pods = await kube.list("v1", "Pod", job["metadata"]["namespace"],
+                           f"batch.kubernetes.io/controller-uid={uid}")
+    pods.sort(key=lambda p: (p.get("status", {}).get("phase") == "Succeeded",
+                             p["metadata"].get("creationTimestamp", "")))
+    for pod in reversed(pods):
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            if terminated.get("message"):
+                return str(terminated["message"]).strip()
+    return ""
+
+
+def _job_failure(job: Manifest, message: str) -> str:
+    reason = next(
+        (f"{c.get('reason')}: {c.get('message')}"
+         for c in (job.get("status") or {}).get("conditions") or []
+         if c.get("type") == "Failed"),
+        "failed",
+    )
+    tail = f"; last output: {message[-500:]}" if message else ""
+    return f"Job {job['metadata']['name']} {reason}{tail}"
+
+
+def _parse_summary(message: str) -> dict[str, Any]:
+    try:
+        summary = json.loads(message.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _size(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _finished(job: Manifest, summary: dict[str, Any]) -> str:
+    """When the Job's script finished; the Job's completion time if it did not say."""
+    reported = summary.get("time")
+    if isinstance(reported, str) and reported:
+        return reported
+    completion = (job.get("status") or {}).get("completionTime")
+    return str(completion) if completion else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _job_manifest(
+    cr: MySQL, *, name: str, component: str, script: str, metadata: dict[str, Any]
+) -> Manifest:
+    """A Job that runs ``script`` in the instance's image with the backup volume."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": cr.namespace,
+            "labels": {**cr.labels(component), "app": cr.name},
+            **metadata,
+        },
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "template": {
+                # No app=<name> here: the Service and the seed's `kubectl get pods
+                # -l app=<name>` must find the server's pod only.
+                "metadata": {"labels": cr.labels(component)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": component,
+                            "image": cr.spec.image,
+                            "command": ["sh", "-c", script],
+                            "env": [
+                                {"name": "MYSQL_HOST", "value": cr.names.service},
+                                {"name": "MYSQL_PORT", "value": str(MYSQL_PORT)},
+                                {"name": "BACKUP_DIR", "value": BACKUP_DIR},
+                                {"name": "TERMINATION_LOG", "value": TERMINATION_LOG},
+                                {"name": "MYSQL_DATABASE", "value": cr.spec.database},
+                                {
+                                    "name": "MYSQL_PWD",
+                                    "valueFrom": {
+                                        "secretKeyRef": {
+                                            "name": cr.names.secret,
+                                            "key": PASSWORD_KEY,
+                                        }
+                                    },
+                                },
+                            ],
+                            "volumeMounts": [{"name": "backup", "mountPath": BACKUP_DIR}],
+                            "terminationMessagePath": TERMINATION_LOG,
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "backup",
+                            "persistentVolumeClaim": {"claimName": cr.names.backup_claim},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+@attrs.frozen
+class BackupResult:
+    job: str
+    file: str
+    size: int
+    time: str
+
+
+@attrs.frozen
+class BackupProgress:
+    """Where a backup stands: still running, done (with its result), or failed (why)."""
+
+    phase: JobPhase
+    result: BackupResult | None = None
+    failure: str = ""
+
+
+class BackupJob:
+    """Job ``backup-<name>-job``: NOT owned, so it outlives the MySQL object (as in the seed).
+
+    The annotation ``otus.homework/owner-uid`` tells this object's run from a
+    previous namesake's, which is removed before a new run.
+    """
+
+    def __init__(self, cr: MySQL, kube: Kube) -> None:
+        self._cr = cr
+        self._kube = kube
+
+    def manifest(self) -> Manifest:
+        cr = self._cr
+        return _job_manifest(
+            cr,
+            name=cr.names.backup_job,
+            component="backup",
+            script=BACKUP_SCRIPT,
+            metadata={"annotations": {OWNER_UID_ANNOTATION: cr.uid}},
+        )
+
+    def _ref(self) -> ObjectRef:
+        return ObjectRef("batch/v1", "Job", self._cr.names.backup_job, self._cr.namespace)
+
+    async def run(self) -> BackupProgress:
+        """Advance the backup by one step; call again until it is not RUNNING.
+
+        A failed Job is deleted once its failure is read, so the next call
+        starts a fresh one.
+        """
+        job = await self._kube.get(self._ref())
+        phase = job_phase(job)
+        if job is not None and job["metadata"].get("deletionTimestamp"):
+            raise NotReady(f"waiting for the deletion of Job {self._cr.names.backup_job}", delay=3)
+        if job is not None and job["metadata"].get("annotations", {}).get(
+            OWNER_UID_ANNOTATION
+        ) != self._cr.uid:
+            if phase is JobPhase.RUNNING:
+                raise NotReady(f"an earlier Job {self._cr.names.backup_job} is still running")
+            await self._kube.delete(self._ref())
+            raise NotReady(f"removed the earlier Job {self._cr.names.backup_job}", delay=3)
+        if job is None:
+            await self._kube.create(self.manifest())
+            return BackupProgress(JobPhase.RUNNING)
+        if phase is JobPhase.SUCCEEDED:
+            summary = _parse_summary(await termination_message(self._kube, job))
+            return BackupProgress(
+                phase,
+                BackupResult(
+                    job=self._cr.names.backup_job,
+                    file=str(summary.get("file", "")),
+                    size=_size(summary.get("size")),
+                    time=_finished(job, summary),
+                ),
+            )
+        if phase is JobPhase.FAILED:
+            failure = _job_failure(job, await termination_message(self._kube, job))
+            await self._kube.delete(self._ref())
+            return BackupProgress(phase, failure=failure)
+        return BackupProgress(phase)
+
+
+@attrs.frozen
+class RestoreResult:
+    """What the restore Job did: loaded ``file`` (a dump taken at ``backup_time``), or nothing."""
+
+    file: str | None
+    time: str
+    backup_time: str | None = None
+
+
+class RestoreJob:
+    """Job ``restore-<name>-job``: owned, it belongs to this MySQL object's creation."""
+
+    def __init__(self, cr: MySQL, kube: Kube) -> None:
+        self._cr = cr
+        self._kube = kube
+
+    def manifest(self) -> Manifest:
+        cr = self._cr
+        return _job_manifest(
+            cr,
+            name=cr.names.restore_job,
+            component="restore",
+            script=RESTORE_SCRIPT,
+            metadata={"ownerReferences": [cr.owner_reference()]},
+        )
+
+    def _ref(self) -> ObjectRef:
+        return ObjectRef("batch/v1", "Job", self._cr.names.restore_job, self._cr.namespace)
+
+    async def run(self) -> RestoreResult | None:
+        """Start the restore or read its result; None while it runs.
+
+        Raises RestoreFailed when the Job gave up; it is kept for its logs.
+        """
+        job = await self._kube.get(self._ref())
+        if job is not None:
+            owners = [o.get("uid") for o in job["metadata"].get("ownerReferences") or []]
+            if self._cr.uid not in owners:
+                # A previous namesake's Job that the garbage collector has not removed yet.
+                if not job["metadata"].get("deletionTimestamp"):
+                    await self._kube.delete(self._ref())
+                raise NotReady(f"waiting for the deletion of an earlier Job "
+                               f"{self._cr.names.restore_job}", delay=3)
+        phase = job_phase(job)
+        if job is None:
+            await self._kube.create(self.manifest())
+            return None
+        if phase is JobPhase.RUNNING:
+            return None
+        message = await termination_message(self._kube, job)
+        if phase is JobPhase.FAILED:
+            raise RestoreFailed(
+                _job_failure(job, message) + f"; delete Job {self._cr.names.restore_job} "
+                "to try again"
+            )
+        summary = _parse_summary(message)
+        file = summary.get("file")
+        file = str(file) if file else None
+        return RestoreResult(
+            file=file,
+            time=_finished(job, summary),
+            backup_time=dump_time(file) if file else None,
+        )
+
+    async def teardown(self) -> None:
+        await self._kube.delete(self._ref())
+
