@@ -341,20 +341,36 @@ MARIADB_HOOKS = (
 )
 
 
-def _make_mariadb_rootfs(work: Path) -> Path:
-    output = work / "rootfs.tar"
-    args = mmdebstrap_args(output, variant="minbase", include=MARIADB_PACKAGES,
-                           hooks=MARIADB_HOOKS)
-    env = {"LOCALKUBE_IMAGE_FILES": str(IMAGE_FILES)}
+def debian_rootfs(
+    output: Path,
+    *,
+    variant: str = "minbase",
+    include: Sequence[str] = (),
+    hooks: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Bootstrap a Debian rootfs (a tarball if ``output`` ends in .tar) with mmdebstrap.
+
+    ``hooks`` are mmdebstrap customize hooks: shell run on the host with the
+    rootfs directory as ``$1``.  Pass host paths through ``env`` rather than
+    writing them into a hook, so the hooks (part of cache keys) stay the same
+    whatever the checkout's path.
+    """
+    args = mmdebstrap_args(output, variant=variant, include=include, hooks=hooks)
     log(f"$ {shlex.join(args)}")
-    subprocess.run(args, check=True, env={**os.environ, **env})
+    subprocess.run(args, check=True, env={**os.environ, **(env or {})})
     return output
+
+
+def _make_mariadb_rootfs(work: Path) -> Path:
+    return debian_rootfs(work / "rootfs.tar", include=MARIADB_PACKAGES, hooks=MARIADB_HOOKS,
+                         env={"LOCALKUBE_IMAGE_FILES": str(IMAGE_FILES)})
 
 
 def _make_busybox_rootfs(work: Path) -> Path:
     """A rootfs of Debian's static busybox plus one symlink per applet."""
     extracted = work / "extracted"
-    _run(mmdebstrap_args(extracted, variant="extract", include=["busybox-static"]))
+    debian_rootfs(extracted, variant="extract", include=["busybox-static"])
     rootfs = work / "rootfs"
     for directory in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "sys",
                       "dev", "var"):
@@ -478,6 +494,8 @@ def build_spec(spec: ImageSpec) -> Path:
     started = time.monotonic()
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".rootfs-", dir=archive.parent) as tmp:
+        # apt's _apt user must reach mmdebstrap's download directory in here.
+        Path(tmp).chmod(0o755)
         rootfs = spec.make_rootfs(Path(tmp))
         build_image(spec.names, rootfs, archive, spec.config)
     # Older builds of the same image are dead weight.

@@ -103,8 +103,7 @@ start_temp_server() {
 	"$@" --skip-networking --socket="$SOCKET" --wsrep_on=OFF --skip-log-bin \
 		--expire-logs-days=0 --loose-innodb_buffer_pool_load_at_startup=0 &
 	TEMP_PID=$!
-	local i
-	for i in $(seq 60); do
+	for _ in $(seq 60); do
 		if run_sql --database=mysql <<< 'SELECT 1' > /dev/null 2>&1; then
 			return
 		fi
@@ -178,7 +177,11 @@ run_initdb_d() {
 	for f in /docker-entrypoint-initdb.d/*; do
 		[ -e "$f" ] || continue
 		case "$f" in
-			*.sh) log "running $f"; . "$f" ;;
+			*.sh)
+				log "running $f"
+				# shellcheck source=/dev/null
+				. "$f"
+				;;
 			*.sql) log "running $f"; run_sql ${MARIADB_DATABASE:+"--database=$MARIADB_DATABASE"} < "$f" ;;
 			*.sql.gz) log "running $f"; gzip -dc "$f" | run_sql ${MARIADB_DATABASE:+"--database=$MARIADB_DATABASE"} ;;
 			*) log "ignoring $f" ;;
