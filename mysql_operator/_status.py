@@ -53,14 +53,14 @@ class StatusUpdate:
         """Set a condition; ``None`` means Unknown."""
         text = "Unknown" if status is None else str(status)
         previous = self._conditions.get(type_)
-        flipped = previous is None or previous.status != text
+        unchanged = previous is not None and previous.status == text
         self._conditions[type_] = Condition(
             type=type_,
             status=text,
             reason=reason,
             message=message,
-            last_transition_time=self._now if flipped or previous is None
-            else previous.last_transition_time,
+            last_transition_time=previous.last_transition_time if previous and unchanged
+            else self._now,
             observed_generation=self._generation,
         )
         self._changes["conditions"] = tuple(self._conditions.values())
