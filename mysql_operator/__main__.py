@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -53,6 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     from ._handlers import registry
 
     kopf.configure(verbose=args.verbose)
+    if not args.verbose:  # httpx (under kr8s) logs every request at INFO
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     kopf.run(
         registry=registry,
         clusterwide=not args.namespace,

@@ -42,7 +42,8 @@ FINALIZER = f"{GROUP}/mysql-operator"
 # user-facing ``otus.homework/...`` ones.
 STORAGE_PREFIX = f"mysql-operator.{GROUP}"
 API_TIMEOUT = 30.0
-WATCH_SERVER_TIMEOUT = 300.0
+# Sent verbatim as the watch's timeoutSeconds, which the API server parses as an int.
+WATCH_SERVER_TIMEOUT = 300
 WATCH_CLIENT_TIMEOUT = 330.0
 MAX_BACKUP_RETRY_DELAY = 600.0
 

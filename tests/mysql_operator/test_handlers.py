@@ -93,7 +93,9 @@ def test_persistence_settings() -> None:
 def test_watch_timeouts_are_set() -> None:
     settings = kopf.OperatorSettings()
     configure(settings)
-    assert settings.watching.server_timeout
+    # The API server parses timeoutSeconds as an integer: "300.0" is a 400 Bad Request.
+    assert isinstance(settings.watching.server_timeout, int)
+    assert settings.watching.server_timeout > 0
     assert settings.watching.client_timeout
     assert settings.watching.client_timeout > settings.watching.server_timeout
 
