@@ -130,8 +130,8 @@ def _ready_message(cr: MySQL, record: RestoreRecord | None) -> str:
 
 async def _bring_up(instance: MySQLInstance, update: StatusUpdate, body: kopf.Body) -> None:
     cr = instance.cr
-    for warning in await instance.ensure():
-        kopf.warn(body, reason="StorageNotResized", message=warning)
+    for notice in await instance.ensure():
+        kopf.warn(body, reason=notice.reason, message=notice.message)
     if not await instance.available():
         update.phase("Pending", f"waiting for Deployment {cr.names.deployment} to become available")
         update.condition(READY, False, "Starting", "the MySQL server is not ready yet")
@@ -186,6 +186,11 @@ async def _take_down(
                   message=f"{SKIP_BACKUP_ANNOTATION} is true: deleting without a backup")
     elif not await instance.has_data():
         kopf.info(body, reason="BackupSkipped", message="there is no data volume to back up")
+    elif update.current.restore is None and not await instance.available():
+        # Never ready, so nobody wrote to it, and a backup Job could not connect
+        # anyway: retrying one forever would only block the deletion.
+        kopf.info(body, reason="BackupSkipped",
+                  message="the server never became ready: there is nothing to back up")
     else:
         progress = await instance.backup()
         if progress.phase is JobPhase.RUNNING:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import attrs
+
 from ._jobs import BackupJob, BackupProgress, RestoreJob, RestoreResult
 from ._kube import Kube, Manifest
 from ._model import MySQL
 from ._secret import CredentialsSecret, resolve_password
 from ._server import MySQLDeployment, MySQLService
 from ._volumes import BackupVolume, DataVolume, StorageNotResized
+
+
+@attrs.frozen
+class Notice:
+    """Something the user should know that did not stop the instance (a Warning Event)."""
+
+    reason: str
+    message: str
 
 
 class MySQLInstance:
@@ -42,19 +52,25 @@ class MySQLInstance:
             self.backup_job.manifest(),
         ]
 
-    async def ensure(self) -> list[str]:
-        """Create or converge the server's objects; return warnings that did not stop it."""
-        warnings: list[str] = []
+    async def ensure(self) -> list[Notice]:
+        """Create or converge the server's objects; return what did not stop it."""
+        notices: list[Notice] = []
         password = await resolve_password(self.cr, self._kube)
-        await self.secret.ensure(password)
+        if not await self.secret.ensure(password):
+            notices.append(Notice(
+                "PasswordNotApplied",
+                f"the root password differs from the one in Secret {self.cr.names.secret}, "
+                "which the server was created with; the server and the backups keep "
+                "using that one",
+            ))
         try:
             await self.data.ensure()
         except StorageNotResized as exc:
-            warnings.append(str(exc))
+            notices.append(Notice("StorageNotResized", str(exc)))
         await self.backups.ensure()
         await self.deployment.ensure()
         await self.service.ensure()
-        return warnings
+        return notices
 
     async def available(self) -> bool:
         return await self.deployment.available()

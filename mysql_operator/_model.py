@@ -178,15 +178,24 @@ class MySQLSpec:
         metadata=doc(
             "Root password, inline. Prefer password_secret: an inline password is "
             "visible to anyone who can read this object. Exactly one of password and "
-            "password_secret must be set.",
+            "password_secret must be set. Immutable: the server keeps the password it "
+            "was initialised with.",
             keywords={"minLength": 1},
+            rules=(
+                Rule(
+                    "self == oldSelf",
+                    "spec.password is immutable: MySQL keeps the root password it was "
+                    "initialised with (change it in MySQL, or recreate the object)",
+                ),
+            ),
         ),
     )
     password_secret: SecretKeyRef | None = attrs.field(
         default=None,
         metadata=doc(
             "Root password, read from a key of an existing Secret in the same "
-            "namespace. Exactly one of password and password_secret must be set."
+            "namespace when the server is created (later changes of that Secret are "
+            "not applied). Exactly one of password and password_secret must be set."
         ),
     )
     storage_class: str | None = attrs.field(

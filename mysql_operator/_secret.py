@@ -41,8 +41,23 @@ class CredentialsSecret:
             "data": {PASSWORD_KEY: base64.b64encode(password).decode("ascii")},
         }
 
-    async def ensure(self, password: bytes) -> None:
-        await self._kube.apply(self.manifest(password))
+    async def ensure(self, password: bytes) -> bool:
+        """Create the Secret if absent; never change it.  False if ``password`` differs.
+
+        MySQL reads MYSQL_ROOT_PASSWORD only when it initialises its data
+        directory, so the server keeps its first password.  Overwriting the
+        Secret with a new one would lock the backup Job out of the server
+        (and the deletion would then wait forever for a backup).
+        """
+        manifest = self.manifest(password)
+        wanted: str = manifest["data"][PASSWORD_KEY]
+        if await self._kube.create(manifest) is not None:
+            return True
+        existing = await self._kube.get(ObjectRef.of(manifest))
+        if existing is None:  # deleted in between: create it next time
+            return True
+        stored: str | None = (existing.get("data") or {}).get(PASSWORD_KEY)
+        return stored == wanted
 
     async def teardown(self) -> None:
         cr = self._cr

@@ -105,9 +105,9 @@ def test_password_sources_are_exclusive() -> None:
 
 def test_immutable_fields() -> None:
     spec = _root()["properties"]["spec"]
-    for field in ("database", "storage_class", "host_path"):
+    for field in ("database", "password", "storage_class", "host_path"):
         assert "immutable" in _rules(spec["properties"][field])["self == oldSelf"]
-        if field != "database":  # required, so it cannot be added or removed
+        if field in ("storage_class", "host_path"):  # nor added, nor removed
             rule = f"has(self.{field}) == has(oldSelf.{field})"
             assert "immutable" in _rules(spec)[rule]
 

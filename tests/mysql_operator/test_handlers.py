@@ -333,6 +333,43 @@ async def test_skip_backup_annotation(
     assert ("PersistentVolumeClaim", "mysql-instance-pvc") not in fake_kube.kinds()
 
 
+async def test_no_backup_of_a_server_that_never_became_ready(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(reconcile, memo)
+    await obj.call(delete, memo)
+    skipped = [m for _, r, m in events.events if r == "BackupSkipped"]
+    assert len(skipped) == 1
+    assert "never became ready" in skipped[0]
+    assert ("Job", "backup-mysql-instance-job") not in fake_kube.kinds()
+    assert ("PersistentVolumeClaim", "mysql-instance-pvc") not in fake_kube.kinds()
+
+
+async def test_a_server_that_is_up_is_backed_up_even_before_its_restore(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(reconcile, memo)
+    fake_kube.make_available()
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(delete, memo)
+    assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
+
+
+async def test_a_password_change_is_reported(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    obj.raw["spec"]["password"] = NASTY_PASSWORD
+    await obj.call(reconcile, memo)
+    assert [r for t, r, _ in events.events if t == "Warning"] == ["PasswordNotApplied"]
+    assert NASTY_PASSWORD not in json.dumps(events.events)
+
+
 async def test_nothing_to_back_up(fake_kube: FakeKube, memo: kopf.Memo, events: EventLog) -> None:
     await Object().call(delete, memo)
     assert "BackupSkipped" in events.reasons()

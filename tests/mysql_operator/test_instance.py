@@ -29,7 +29,7 @@ async def test_ensure_creates_everything_in_order(fake_kube: FakeKube) -> None:
         "Deployment default/mysql-instance")
     assert writes.index("PersistentVolumeClaim default/mysql-instance-pvc") < writes.index(
         "Deployment default/mysql-instance")
-    assert await instance.ensure() == []  # idempotent
+    assert await instance.ensure() == []  # idempotent, nothing to report
     assert fake_kube.kinds() == EXPECTED
 
 
@@ -53,10 +53,19 @@ async def test_teardown_keeps_the_backups(fake_kube: FakeKube) -> None:
 async def test_a_refused_resize_is_a_warning(fake_kube: FakeKube) -> None:
     await MySQLInstance(seed_cr(), fake_kube).ensure()
     fake_kube.fail[("apply", "PersistentVolumeClaim")] = KubeError("forbidden", code=403)
-    warnings = await MySQLInstance(seed_cr(storage_size="2Gi"), fake_kube).ensure()
-    assert len(warnings) == 1
-    assert "not resized" in warnings[0]
+    (notice,) = await MySQLInstance(seed_cr(storage_size="2Gi"), fake_kube).ensure()
+    assert notice.reason == "StorageNotResized"
+    assert "not resized" in notice.message
     assert ("Deployment", "mysql-instance") in fake_kube.kinds()
+
+
+async def test_a_changed_password_is_not_applied_but_reported(fake_kube: FakeKube) -> None:
+    await MySQLInstance(seed_cr(), fake_kube).ensure()
+    (notice,) = await MySQLInstance(seed_cr(password="new one"), fake_kube).ensure()
+    assert notice.reason == "PasswordNotApplied"
+    assert "new one" not in notice.message
+    stored = fake_kube.stored("Secret", "mysql-instance-credentials")
+    assert base64.b64decode(stored["data"]["password"]) == b"otuspassword"
 
 
 async def test_has_data(fake_kube: FakeKube) -> None:

@@ -32,12 +32,20 @@ def test_manifest(fake_kube: FakeKube) -> None:
     assert "stringData" not in manifest
 
 
+async def test_the_first_password_is_kept(fake_kube: FakeKube) -> None:
+    """The server only reads MYSQL_ROOT_PASSWORD at its first start."""
+    secret = CredentialsSecret(seed_cr(), fake_kube)
+    assert await secret.ensure(b"one") is True
+    assert await secret.ensure(b"one") is True
+    assert await secret.ensure(b"two") is False
+    stored = fake_kube.stored("Secret", "mysql-instance-credentials")
+    assert base64.b64decode(stored["data"]["password"]) == b"one"
+
+
 async def test_ensure_and_teardown(fake_kube: FakeKube) -> None:
     secret = CredentialsSecret(seed_cr(), fake_kube)
     await secret.ensure(b"one")
-    await secret.ensure(b"two")
-    stored = fake_kube.stored("Secret", "mysql-instance-credentials")
-    assert base64.b64decode(stored["data"]["password"]) == b"two"
+    assert ("Secret", "mysql-instance-credentials") in fake_kube.kinds()
     await secret.teardown()
     await secret.teardown()  # absent: tolerated
     assert fake_kube.objects == {}
