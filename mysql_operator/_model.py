@@ -31,7 +31,6 @@ SHORT_NAMES = ("ms",)
 INSTANCE_LABEL = f"{GROUP}/instance"
 NAMESPACE_LABEL = f"{GROUP}/namespace"
 UID_LABEL = f"{GROUP}/uid"
-COMPONENT_LABEL = f"{GROUP}/component"
 OWNER_UID_ANNOTATION = f"{GROUP}/owner-uid"
 SKIP_BACKUP_ANNOTATION = f"{GROUP}/skip-backup"
 
@@ -346,9 +345,6 @@ class MySQLStatus:
         default=None,
         metadata=doc("Whether the instance was restored from a backup at creation, and from what."),
     )
-
-    def condition(self, type_: str) -> Condition | None:
-        return next((c for c in self.conditions if c.type == type_), None)
 
 
 @attrs.frozen

@@ -30,10 +30,6 @@ class StorageNotResized(Exception):
     """The cluster refused to resize the data claim (e.g. its class cannot expand)."""
 
 
-def _claim_ref(name: str) -> ObjectRef:
-    return ObjectRef("v1", "PersistentVolumeClaim", name)
-
-
 def _volume_ref(name: str) -> ObjectRef:
     return ObjectRef("v1", "PersistentVolume", name)
 
