@@ -21,7 +21,10 @@ RENDER_UID = "00000000-0000-0000-0000-000000000000"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mysql-operator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="mysql-operator",
+        description="Run the MySQL operator, print its CRD, or render the objects of an instance.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the operator (kopf, in this process)")
