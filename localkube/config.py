@@ -78,6 +78,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # `cluster-down` finds and removes every one of them.
   netns_mounts_under_state_dir = true
   enable_unprivileged_ports = true
+  # This machine withholds CAP_SYS_RESOURCE even from root, so runc cannot
+  # set the negative oom_score_adj the kubelet asks for pod sandboxes.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -168,6 +168,9 @@ class Cluster:
                 f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
                 "--allow-privileged=true",
+                # Reach the kubelet (logs, exec) by address: the node's name
+                # resolves nowhere, and no lookup may leave the machine.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false",
             )),
             Component("kube-controller-manager", (

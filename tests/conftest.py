@@ -64,6 +64,8 @@ class Kubectl:
     def wait_for(self, what: str, *args: str, timeout: float = 300) -> str:
         """``kubectl wait`` that also waits for the object to exist first."""
         deadline = time.monotonic() + timeout
+        if "--for=delete" in args:
+            return self("wait", what, *args, f"--timeout={int(timeout)}s", timeout=timeout + 30)
         while self.run("get", what, check=False).returncode != 0:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what} never appeared")
