@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,10 @@ from typing import Any
 
 import attrs
 import pytest
+
+# Namespaces of this test session share a prefix, and the session's operator
+# serves only those: several sessions (developers, CI) can share one cluster.
+SESSION_PREFIX = f"t{uuid.uuid4().hex[:4]}"
 
 
 @attrs.frozen
@@ -120,8 +125,8 @@ def kubectl(cluster: ClusterInfo) -> Kubectl:
 @pytest.fixture
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test, deleted afterwards."""
-    stem = request.node.name.lower().replace("_", "-").replace("[", "-")[:40].strip("-]")
-    name = f"t-{stem}-{uuid.uuid4().hex[:6]}"
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"{SESSION_PREFIX}-{stem}-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
     # Pods cannot be created before the namespace's default ServiceAccount.
     kubectl.in_namespace(name).wait_for(
@@ -155,7 +160,8 @@ class OperatorProcess:
         env = dict(os.environ, KUBECONFIG=self.kubeconfig, PYTHONUNBUFFERED="1")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mysql_operator", "run", "--standalone"],
+                [sys.executable, "-m", "mysql_operator", "run", "--standalone",
+                 f"--namespace={SESSION_PREFIX}-*"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 cwd=REPO,
             )
@@ -187,7 +193,7 @@ def crd(kubectl: Kubectl) -> None:
 @pytest.fixture(scope="session")
 def operator(cluster: ClusterInfo, crd: None,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """One operator for the whole session, watching every namespace."""
+    """One operator for the whole session, serving the session's namespaces."""
     process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
     process.start()
     yield process

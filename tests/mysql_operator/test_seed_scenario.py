@@ -19,7 +19,8 @@ SEED_ROWS = ["1\tsome data", "2\tsome data-2"]
 
 
 def mysql_pod(kube: Kubectl, name: str = "mysql-instance") -> str:
-    # export MYSQLPOD=$(kubectl get pods -l app=mysql-instance -o jsonpath="{.items[*].metadata.name}")
+    # The seed: export MYSQLPOD=$(kubectl get pods -l app=mysql-instance \
+    #                 -o jsonpath="{.items[*].metadata.name}")
     pods = kube("get", "pods", "-l", f"app={name}",
                 "--field-selector=status.phase=Running",
                 "-o", "jsonpath={.items[*].metadata.name}").split()
