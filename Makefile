@@ -8,6 +8,8 @@ LOCALKUBE := $(PY) -m localkube
 # Targets that need a cluster use KUBECONFIG, or the local cluster without it.
 LOCAL_KUBECONFIG := /var/lib/mysql-operator-localkube/kubeconfig
 WITH_KUBE := KUBECONFIG=$${KUBECONFIG:-$(LOCAL_KUBECONFIG)}
+# kubectl: the one built with the local cluster when there is one, else PATH.
+KUBECTL := $(shell ls /var/lib/mysql-operator-localkube/bin/kubectl 2>/dev/null || echo kubectl)
 
 .PHONY: venv cluster cluster-down cluster-status install uninstall run demo deploy undeploy unit test lint crd
 
@@ -36,3 +38,15 @@ test: venv  ## every test: unit and cluster (the local cluster unless KUBECONFIG
 lint: venv
 	$(VENV)/bin/ruff check mysql_operator localkube tests
 	$(VENV)/bin/mypy
+
+install: venv  ## the CRD into the cluster in KUBECONFIG (the local one without it)
+	$(WITH_KUBE) $(KUBECTL) apply -f crds/
+
+uninstall: venv  ## remove the CRD (and with it every MySQL object: their finalizers run first)
+	$(WITH_KUBE) $(KUBECTL) delete -f crds/ --ignore-not-found
+
+run: venv  ## the operator in the foreground against KUBECONFIG, every namespace
+	$(WITH_KUBE) $(PY) -m mysql_operator run --standalone --all-namespaces
+
+demo: venv  ## the seed's story end to end (the local cluster unless KUBECONFIG names one)
+	$(PY) -m localkube.demo
