@@ -49,4 +49,4 @@ run: venv  ## the operator in the foreground against KUBECONFIG, every namespace
 	$(WITH_KUBE) $(PY) -m mysql_operator run --standalone --all-namespaces
 
 demo: venv  ## the seed's story end to end (the local cluster unless KUBECONFIG names one)
-	$(PY) -m localkube.demo
+	$(PY) demo/seed.py
