@@ -66,11 +66,16 @@ class Component:
         return PIDS / f"{self.name}.pid"
 
     def pid(self) -> int | None:
+        """The pid we started, if that very process still runs.
+
+        The pid file also holds the process's start time: after a reboot or a
+        killed session the number may belong to someone else by now.
+        """
         try:
-            pid = int(self.pidfile.read_text())
+            pid, started = (int(field) for field in self.pidfile.read_text().split())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if _alive(pid) and _start_time(pid) == started else None
 
     def start(self) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,7 @@ class Component:
             stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.pidfile.write_text(str(proc.pid))
+        self.pidfile.write_text(f"{proc.pid} {_start_time(proc.pid)}")
         log(f"started {self.name} (pid {proc.pid}, log {LOGS / self.name}.log)")
 
     def stop(self) -> None:
@@ -90,6 +95,15 @@ class Component:
         if pid is not None:
             _terminate(pid)
         self.pidfile.unlink(missing_ok=True)
+
+
+def _start_time(pid: int) -> int | None:
+    """Clock ticks after boot at which ``pid`` started (field 22 of stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _alive(pid: int) -> bool:
@@ -115,6 +129,25 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
             os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def shim_pids() -> list[int]:
+    """The shims serving our containerd, told apart by its socket in their argv.
+
+    A shim is reparented to init and its pid is recorded nowhere that
+    survives containerd, so this is the one place we look processes up; the
+    socket path is ours alone, so no one else's process can match.
+    """
+    ours = str(config.CONTAINERD_SOCKET).encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if ours in argv and any(arg.endswith(b"containerd-shim-runc-v2") for arg in argv[:1]):
+                pids.append(int(proc.name))
+    return pids
 
 
 def _wait_for(what: str, probe: Callable[[], bool], timeout: float = 180.0) -> None:
@@ -376,15 +409,24 @@ class Cluster:
         log("cluster down")
 
     def _kill_container_tasks(self) -> None:
-        """Kill what runc started and the shims that outlive containerd."""
+        """Kill every container, then the shims that would outlive containerd."""
+        ctr = ["ctr", f"--address={config.CONTAINERD_SOCKET}", "--namespace=k8s.io"]
+        if containerd_running := self._containerd_alive():
+            for task in run([*ctr, "tasks", "ls", "-q"], check=False).split():
+                run([*ctr, "tasks", "kill", "--all", "--signal=SIGKILL", task], check=False)
         runc_root = RUNC_ROOT / "k8s.io"
         if runc_root.exists():
             for line in run(["runc", "--root", str(runc_root), "list", "-q"], check=False).split():
                 run(["runc", "--root", str(runc_root), "kill", "--all", line, "KILL"], check=False)
                 run(["runc", "--root", str(runc_root), "delete", "--force", line], check=False)
-        for pidfile in (RUN / "containerd").glob("io.containerd.runtime.v2.task/*/*/shim.pid"):
-            with contextlib.suppress(ValueError, FileNotFoundError):
-                _terminate(int(pidfile.read_text()), grace=5)
+        if containerd_running:
+            for task in run([*ctr, "tasks", "ls", "-q"], check=False).split():
+                run([*ctr, "tasks", "delete", "--force", task], check=False)
+        for pid in shim_pids():
+            _terminate(pid, grace=5)
+
+    def _containerd_alive(self) -> bool:
+        return any(c.name == "containerd" and c.pid() for c in self.components())
 
     def _unmount_all(self) -> None:
         prefixes = (str(STATE) + "/", str(RUN) + "/", str(NETNS_PATH))

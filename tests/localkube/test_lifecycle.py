@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from localkube import config
-from localkube.node import Cluster, _alive
+from localkube.node import Cluster, _alive, shim_pids
 from localkube.paths import RUN, STATE
 from tests.conftest import ClusterInfo
 
@@ -22,10 +22,7 @@ def test_down_leaves_nothing_behind(cluster: ClusterInfo) -> None:
     local.up()
     pids = [c.pid() for c in local.components()]
     assert all(pids), "a component is not running before the test"
-    shims = [
-        int(p.read_text())
-        for p in (RUN / "containerd").glob("io.containerd.runtime.v2.task/*/*/shim.pid")
-    ]
+    shims = shim_pids()
     assert shims, "no container runs, so the check below would prove little"
 
     local.down()
