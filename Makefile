@@ -33,6 +33,8 @@ unit: venv  ## fast tests, no cluster
 	$(PY) -m pytest -m 'not cluster'
 
 test: venv  ## every test: unit and cluster (the local cluster unless KUBECONFIG names one)
+	@# Bring the local cluster up outside pytest, so a cold build shows its progress.
+	@if [ -z "$$KUBECONFIG" ]; then $(LOCALKUBE) up; fi
 	$(PY) -m pytest
 
 lint: venv
