@@ -108,7 +108,9 @@ def split_name(name: str) -> tuple[str, str]:
     if tag == "latest":
         raise ValueError(f"image name {name!r}: pin a tag, not :latest")
     registry = repo.split("/")[0]
-    if "/" not in repo or ("." not in registry and ":" not in registry):
+    # As in the Docker reference grammar: a domain has a dot or a port, or is localhost.
+    if "/" not in repo or ("." not in registry and ":" not in registry
+                           and registry != "localhost"):
         raise ValueError(f"image name {name!r} must be fully qualified (registry/repo:tag)")
     return repo, tag
 

@@ -176,6 +176,9 @@ def test_split_name_refuses_unpinned_or_short_names(name: str) -> None:
 def test_split_name() -> None:
     assert images.split_name("docker.io/library/mysql:5.7") == ("docker.io/library/mysql", "5.7")
     assert images.split_name("localhost:5000/x:1") == ("localhost:5000/x", "1")
+    assert images.split_name("localhost/x:1") == ("localhost/x", "1")
+    with pytest.raises(ValueError, match="fully qualified"):
+        images.split_name("mysql-operator/x:1")
 
 
 def test_pinned_names_are_valid() -> None:
