@@ -6,6 +6,8 @@ deleting it takes a backup first.  The public surface is the typed model,
 the per-object components with their pure manifest builders, and the
 ``MySQLInstance`` that orchestrates them; the kopf handlers live in
 ``mysql_operator._handlers`` and run with ``python -m mysql_operator run``.
+Scripts manage instances with ``mysql_operator.client`` (``MySQLClient``,
+``SyncMySQLClient``).
 """
 
 from ._crd import crd, crd_yaml
@@ -36,6 +38,7 @@ from ._model import (
 from ._secret import CredentialsSecret, redact
 from ._server import MySQLDeployment, MySQLService
 from ._volumes import BackupVolume, DataVolume, StorageNotResized
+from .client import MySQLClient, MySQLObject, SyncMySQLClient
 
 __all__ = [
     "BackupJob",
@@ -52,8 +55,10 @@ __all__ = [
     "LastBackup",
     "Manifest",
     "MySQL",
+    "MySQLClient",
     "MySQLDeployment",
     "MySQLInstance",
+    "MySQLObject",
     "MySQLService",
     "MySQLSpec",
     "MySQLStatus",
@@ -68,6 +73,7 @@ __all__ = [
     "SecretKeyRef",
     "SpecError",
     "StorageNotResized",
+    "SyncMySQLClient",
     "crd",
     "crd_yaml",
     "parse_spec",
