@@ -8,8 +8,10 @@ cluster's containerd:
   appears in the checkout), and the wheels of its dependencies are fetched
   by pip, pinned to the versions installed in the running virtualenv (the
   ones the tests ran with);
-- the rootfs is Debian ``minbase`` plus ``python3`` and ``python3-venv``; a
-  venv at ``/opt/mysql-operator`` gets the wheels with ``pip --no-index``;
+- the rootfs is Debian ``minbase`` plus ``python3`` and ``python3-venv``, an
+  empty venv at ``/opt/mysql-operator`` and the user; this part is cached
+  by itself (``CACHE/images/base``), and a copy of it gets the wheels with
+  ``pip --no-index``, so a code change costs seconds, not a bootstrap;
 - the image runs as uid/gid 10001, like the Dockerfile's.
 
 The image is named ``localhost/mysql-operator:<version>`` and also
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -36,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from localkube import images
+from localkube.paths import CACHE
 
 REPO = Path(__file__).resolve().parent.parent
 REPOSITORY = "localhost/mysql-operator"
@@ -46,24 +50,23 @@ LIVENESS_URL = "http://0.0.0.0:8080/healthz"
 # Only these are copied to build the wheel (as the Dockerfile does).
 SOURCES = ("pyproject.toml", "README.md", "mysql_operator")
 
-# Commands in the rootfs run with a clean environment: no host PIP_* settings.
-_IN_ROOTFS = 'chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin'
-
-HOOKS = (
-    'mkdir -p "$1/tmp/wheels"',
-    'cp "$MYSQL_OPERATOR_WHEELS"/*.whl "$1/tmp/wheels/"',
-    f'{_IN_ROOTFS} python3 -m venv {VENV}',
-    f'{_IN_ROOTFS} {VENV}/bin/pip install --quiet --no-index --no-cache-dir'
-    ' --disable-pip-version-check --find-links=/tmp/wheels'
-    ' "mysql-operator==$MYSQL_OPERATOR_VERSION"',
-    # The wheels' installer is of no use at run time.
-    f'{_IN_ROOTFS} {VENV}/bin/pip uninstall --quiet --yes pip',
-    'rm -rf "$1/tmp/wheels"',
+# The Debian part: python3, an empty venv and the user.  It changes rarely, so
+# it is cached by itself; a code change only reinstalls the wheels on a copy.
+BASE_HOOKS = (
+    f'chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin python3 -m venv {VENV}',
     f'chroot "$1" groupadd --gid {UID} mysql-operator',
     f'chroot "$1" useradd --uid {UID} --gid {UID} --no-create-home --home-dir /nonexistent'
     ' --shell /usr/sbin/nologin mysql-operator',
     'rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/cache/debconf/*-old'
     ' "$1"/var/lib/dpkg/*-old "$1"/var/log/*.log "$1"/var/log/apt/*',
+)
+# Then, in a copy of that rootfs, with a clean environment (no host PIP_* settings):
+# the wheels go in without any index, and pip goes out (of no use at run time).
+_IN_ROOTFS = ("chroot", "{rootfs}", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+INSTALL = (
+    (*_IN_ROOTFS, f"{VENV}/bin/pip", "install", "--quiet", "--no-index", "--no-cache-dir",
+     "--disable-pip-version-check", "--find-links=/tmp/wheels", "mysql-operator=={version}"),
+    (*_IN_ROOTFS, f"{VENV}/bin/pip", "uninstall", "--quiet", "--yes", "pip"),
 )
 
 CONFIG = images.ImageConfig(
@@ -135,10 +138,44 @@ def build_wheels(dest: Path) -> list[Path]:
     return sorted(dest.glob("*.whl"))
 
 
+def _base_args() -> list[str]:
+    return images.mmdebstrap_args(Path("OUT"), variant="minbase", include=PACKAGES,
+                                  hooks=BASE_HOOKS)
+
+
+def base_rootfs() -> Path:
+    """The cached Debian rootfs tarball (python3, the empty venv, the user)."""
+    key = hashlib.sha256(shlex.join(_base_args()).encode()).hexdigest()[:16]
+    tarball = CACHE / "images" / "base" / f"mysql-operator-base-{key}.tar"
+    if tarball.exists():
+        return tarball
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".base-", dir=tarball.parent) as tmp:
+        Path(tmp).chmod(0o755)  # apt's _apt user downloads in here
+        partial = images.debian_rootfs(Path(tmp) / "rootfs.tar", include=PACKAGES,
+                                       hooks=BASE_HOOKS)
+        for stale in tarball.parent.glob("mysql-operator-base-*.tar"):
+            stale.unlink()
+        partial.rename(tarball)
+    return tarball
+
+
+def install_wheels(rootfs: Path, wheel_dir: Path) -> None:
+    """Install the wheels into the venv of an unpacked base rootfs."""
+    wheels = rootfs / "tmp" / "wheels"
+    wheels.mkdir(parents=True)
+    for wheel in wheel_dir.glob("*.whl"):
+        shutil.copy2(wheel, wheels)
+    for command in INSTALL:
+        subprocess.run([part.format(rootfs=rootfs, version=version()) for part in command],
+                       check=True)
+    shutil.rmtree(wheels)
+
+
 def _inputs(wheels: Sequence[Path]) -> tuple[tuple[str, str], ...]:
-    args = images.mmdebstrap_args(Path("OUT"), variant="minbase", include=PACKAGES, hooks=HOOKS)
     return (
-        ("mmdebstrap", shlex.join(args)),
+        ("mmdebstrap", shlex.join(_base_args())),
+        ("install", json.dumps(INSTALL)),
         *((f"wheel:{wheel.name}", wheel_digest(wheel)) for wheel in wheels),
     )
 
@@ -155,14 +192,14 @@ def operator_spec(wheel_dir: Path) -> images.ImageSpec:
     wheels = sorted(wheel_dir.glob("*.whl"))
     if not any(w.name.startswith("mysql_operator-") for w in wheels):
         raise ValueError(f"no mysql_operator wheel in {wheel_dir}")
-    package_version = version()
 
     def make_rootfs(work: Path) -> Path:
-        return images.debian_rootfs(
-            work / "rootfs.tar", include=PACKAGES, hooks=HOOKS,
-            env={"MYSQL_OPERATOR_WHEELS": str(wheel_dir),
-                 "MYSQL_OPERATOR_VERSION": package_version},
-        )
+        rootfs = work / "rootfs"
+        rootfs.mkdir()
+        subprocess.run(["tar", "--numeric-owner", "-xpf", base_rootfs(), "-C", rootfs],
+                       check=True)
+        install_wheels(rootfs, wheel_dir)
+        return rootfs
 
     return images.ImageSpec(
         names=image_names(wheels), config=CONFIG, make_rootfs=make_rootfs,
