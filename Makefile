@@ -52,3 +52,21 @@ run: venv  ## the operator in the foreground against KUBECONFIG, every namespace
 
 demo: venv  ## the seed's story end to end (the local cluster unless KUBECONFIG names one)
 	$(PY) demo/seed.py
+
+# The operator in the cluster, from the Helm chart (localkube/chart.py).
+# On the local cluster `deploy` builds the operator's image and imports it first.
+DEPLOY_RELEASE ?= mysql-operator
+DEPLOY_NAMESPACE ?= mysql-operator
+DEPLOY_ARGS ?=
+.PHONY: manifests
+
+deploy: venv  ## helm upgrade --install the operator (namespace $(DEPLOY_NAMESPACE)); DEPLOY_ARGS go to helm
+	$(WITH_KUBE) $(PY) -m localkube.chart deploy --release=$(DEPLOY_RELEASE) \
+		--namespace=$(DEPLOY_NAMESPACE) -- $(DEPLOY_ARGS)
+
+undeploy: venv  ## helm uninstall the operator; the CRD, MySQL objects and their volumes stay
+	$(WITH_KUBE) $(PY) -m localkube.chart undeploy --release=$(DEPLOY_RELEASE) \
+		--namespace=$(DEPLOY_NAMESPACE)
+
+manifests: venv  ## regenerate deploy/*.yml and the chart's CRD copy from the chart and crds/
+	$(PY) -m localkube.chart manifests
