@@ -329,6 +329,8 @@ absent); returns (done, result), or raises to end the wait."""
 
 def until_ready(event: str, obj: MySQLObject | None) -> tuple[bool, MySQLObject | None]:
     """The decision of ``wait_ready``."""
+    if obj is None and event == "INITIAL":
+        raise InstanceNotFound("the MySQL object does not exist", code=404, reason="NotFound")
     if obj is None or event == "DELETED":
         raise WaitError("the MySQL object was deleted while waiting for it to be ready", obj)
     if obj.deleting:
@@ -503,12 +505,18 @@ class MySQLClient:
     async def wait_ready(self, name: str, *, timeout: float = 300) -> MySQLObject:  # noqa: ASYNC109
         """Wait (watching, not polling) until the instance is Ready for its current spec.
 
-        Raises ``InstanceFailed`` when the operator gives up (phase Failed),
+        Raises ``InstanceNotFound`` if there is no such object,
+        ``InstanceFailed`` when the operator gives up (phase Failed),
         ``WaitError`` when the object is deleted meanwhile, ``WaitTimeout``
         (also a ``TimeoutError``) after ``timeout`` seconds, with the last
         status message (such as "waiting for Secret demo/db").
         """
-        obj = await self._watch(name, until_ready, timeout=timeout, waiting_for="to be ready")
+        try:
+            obj = await self._watch(name, until_ready, timeout=timeout,
+                                    waiting_for="to be ready")
+        except InstanceNotFound:
+            raise InstanceNotFound(f"MySQL {self.namespace}/{name} not found", code=404,
+                                   reason="NotFound") from None
         assert obj is not None  # until_ready never ends on a missing object
         return obj
 
@@ -738,6 +746,8 @@ class _LoopThread:
     def close(self) -> None:
         if self._loop.is_closed():
             return
+        # Finish the async generators (httpx's streams) before the loop goes.
+        asyncio.run_coroutine_threadsafe(self._loop.shutdown_asyncgens(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()

@@ -65,4 +65,4 @@ def test_readme_python_api_examples(
         print(f"--- example {number}:\n{result.stdout}")  # shown with -s
         outputs.append(result.stdout)
     # The story the examples tell: a backup on delete, restored by the next namesake.
-    assert "dump-" in outputs[-1], outputs
+    assert "source='dump-" in outputs[-1], outputs

@@ -154,7 +154,7 @@ def test_until_ready() -> None:
     assert caught.value.status == failed.status
     with pytest.raises(WaitError, match="deleted"):
         until_ready("DELETED", ready)
-    with pytest.raises(WaitError, match="deleted"):
+    with pytest.raises(InstanceNotFound):
         until_ready("INITIAL", None)
     with pytest.raises(WaitError, match="being deleted"):
         until_ready("MODIFIED", MySQLObject.from_body(body(status=ready_status(), deleting=True)))
@@ -339,6 +339,12 @@ async def test_get_missing() -> None:
     api = FakeApi(lambda method, kw: server_error(404, "NotFound", "not found"))
     with pytest.raises(InstanceNotFound):
         await MySQLClient(namespace="demo", api=api).get("nope")
+
+
+async def test_wait_ready_for_a_missing_object() -> None:
+    api = FakeApi(lambda method, kw: listing())
+    with pytest.raises(InstanceNotFound, match="MySQL demo/nope not found"):
+        await MySQLClient(namespace="demo", api=api).wait_ready("nope")
 
 
 def test_sync_client_runs_the_async_one(monkeypatch: pytest.MonkeyPatch) -> None:
