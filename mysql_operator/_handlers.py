@@ -35,6 +35,7 @@ from ._model import (
     RestoreRecord,
     SpecError,
 )
+from ._secret import password_digest
 from ._status import BACKUP_SUCCEEDED, READY, RESTORED, StatusUpdate
 
 FINALIZER = f"{GROUP}/mysql-operator"
@@ -47,6 +48,30 @@ WATCH_SERVER_TIMEOUT = 300
 WATCH_CLIENT_TIMEOUT = 330.0
 MAX_BACKUP_RETRY_DELAY = 600.0
 
+class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff base, without a copy of the password and without kopf's progress.
+
+    ``spec.password`` is replaced by a salted hash (keyed by the object's uid),
+    so that a password change is still a change of the spec for kopf, and the
+    annotation holds nothing that reveals the password.  kopf's own progress
+    annotations under ``STORAGE_PREFIX`` are dropped: otherwise the diff base,
+    stored while they are present, differs from the object once they are
+    purged, and kopf sees an "update" that nobody made.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        annotations = essence.get("metadata", {}).get("annotations", {})
+        for key in list(annotations):
+            if key.startswith(f"{STORAGE_PREFIX}/"):
+                del annotations[key]
+        password = (body.get("spec") or {}).get("password")
+        if isinstance(password, str) and "spec" in essence:
+            essence["spec"]["password"] = password_digest(str(body.metadata.uid), password)
+        self.remove_empty_stanzas(essence)
+        return essence
+
+
 registry = kopf.OperatorRegistry()
 _RESOURCE = (GROUP, VERSION, PLURAL)
 
@@ -55,10 +80,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     """Operator settings: finalizer, secret-safe persistence, watch timeouts, Events."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=STORAGE_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=STORAGE_PREFIX,
-        key="last-handled-configuration",
-        ignored_fields=["spec.password"],
+    settings.persistence.diffbase_storage = DiffBaseStorage(
+        prefix=STORAGE_PREFIX, key="last-handled-configuration"
     )
     # Without timeouts a silently dropped watch connection freezes the operator.
     settings.watching.server_timeout = WATCH_SERVER_TIMEOUT
@@ -130,12 +153,17 @@ def _ready_message(cr: MySQL, record: RestoreRecord | None) -> str:
 
 async def _bring_up(instance: MySQLInstance, update: StatusUpdate, body: kopf.Body) -> None:
     cr = instance.cr
+    if update.current.phase is None:
+        kopf.info(body, reason="Creating",
+                  message=f"creating the Secret, volumes, Deployment and Service of {cr.name}")
     for notice in await instance.ensure():
         kopf.warn(body, reason=notice.reason, message=notice.message)
     if not await instance.available():
         update.phase("Pending", f"waiting for Deployment {cr.names.deployment} to become available")
         update.condition(READY, False, "Starting", "the MySQL server is not ready yet")
         raise kopf.TemporaryError("MySQL is not ready yet", delay=10)
+    # From now on the volume may hold data: a delete always needs a backup.
+    await instance.mark_served(update.now)
     record = update.current.restore
     if record is None:
         result = await instance.restore()
@@ -152,6 +180,7 @@ async def _bring_up(instance: MySQLInstance, update: StatusUpdate, body: kopf.Bo
         else:
             update.condition(RESTORED, False, "NoBackupFound", "no backup to restore from")
             kopf.info(body, reason="NoBackupFound", message=_ready_message(cr, record))
+        kopf.info(body, reason="Created", message=_ready_message(cr, record))
     update.phase("Ready", _ready_message(cr, record))
     update.condition(READY, True, "Ready", "the MySQL server answers")
 
@@ -182,17 +211,24 @@ async def _take_down(
 ) -> None:
     cr = instance.cr
     if cr.skip_backup:
-        kopf.info(body, reason="BackupSkipped",
-                  message=f"{SKIP_BACKUP_ANNOTATION} is true: deleting without a backup")
+        abandoned = await instance.abandon_backup()
+        kopf.info(body, reason="BackupSkipped", message=(
+            f"{SKIP_BACKUP_ANNOTATION} is true: deleting without a backup"
+            + (f"; the unfinished Job {cr.names.backup_job} is deleted" if abandoned else "")))
     elif not await instance.has_data():
         kopf.info(body, reason="BackupSkipped", message="there is no data volume to back up")
-    elif update.current.restore is None and not await instance.available():
-        # Never ready, so nobody wrote to it, and a backup Job could not connect
-        # anyway: retrying one forever would only block the deletion.
+    elif not await instance.ever_served(update.current) and not await instance.available():
+        # The server never answered, so nobody can have written to it, and a
+        # backup Job could not connect anyway: retrying one forever would only
+        # block the deletion.  A server that answered once is always backed up,
+        # however long it is down (see MySQLInstance.ever_served).
         kopf.info(body, reason="BackupSkipped",
                   message="the server never became ready: there is nothing to back up")
     else:
         progress = await instance.backup()
+        if progress.started:
+            kopf.info(body, reason="BackupStarted",
+                      message=f"Job {cr.names.backup_job} is dumping database {cr.spec.database}")
         if progress.phase is JobPhase.RUNNING:
             update.phase("BackingUp", f"Job {cr.names.backup_job} is dumping the database")
             raise kopf.TemporaryError("the backup Job is running", delay=5)

@@ -6,7 +6,7 @@ import attrs
 
 from ._jobs import BackupJob, BackupProgress, RestoreJob, RestoreResult
 from ._kube import Kube, Manifest
-from ._model import MySQL
+from ._model import MySQL, MySQLStatus
 from ._secret import CredentialsSecret, resolve_password
 from ._server import MySQLDeployment, MySQLService
 from ._volumes import BackupVolume, DataVolume, StorageNotResized
@@ -83,9 +83,30 @@ class MySQLInstance:
         """Whether there is anything to back up (the data claim exists)."""
         return await self.data.exists()
 
+    async def mark_served(self, when: str) -> None:
+        """Record on the data volume that the server has answered (see ``ever_served``)."""
+        await self.data.mark_served(when)
+
+    async def ever_served(self, status: MySQLStatus) -> bool:
+        """Whether the server ever answered, so that its volume may hold user data.
+
+        The mark on the data claim is the durable record; the status is
+        checked too, for claims made before the mark existed.  Only a server
+        that never answered may be deleted without a backup when it is down.
+        """
+        if status.restore is not None or any(
+            c.type == "Ready" and c.status == "True" for c in status.conditions
+        ):
+            return True
+        return await self.data.served_since() is not None
+
     async def backup(self) -> BackupProgress:
         """Advance the backup Job by one step."""
         return await self.backup_job.run()
+
+    async def abandon_backup(self) -> bool:
+        """Stop this object's unfinished backup Job, when the user skips the backup."""
+        return await self.backup_job.abandon()
 
     async def teardown(self) -> None:
         """Delete the server and its data; keep the backups (volume and Job)."""

@@ -31,6 +31,10 @@ BACKUP_DIR = "/backup"
 TERMINATION_LOG = "/dev/termination-log"
 BACKOFF_LIMIT = 2
 DUMP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+# Log lines read when a pod has no termination message.
+LOG_TAIL = 20
+# How long a finished Job's pod may take to show the termination message.
+RESULT_GRACE_SECONDS = 120
 
 # The scripts read everything from the environment the Job sets (see
 # _job_manifest); a unit test runs them with stand-in mysql clients.
@@ -49,9 +53,9 @@ mysqldump --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \
 mv "$tmp" "$BACKUP_DIR/$file"
 size="$(wc -c < "$BACKUP_DIR/$file" | tr -d ' ')"
 finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-printf '{"file": "%s", "size": %s, "time": "%s"}\\n' "$file" "$size" "$finished" \\
-  > "$TERMINATION_LOG"
 echo "backup complete: $BACKUP_DIR/$file, $size bytes"
+printf '{"file": "%s", "size": %s, "time": "%s"}\\n' "$file" "$size" "$finished" \\
+  | tee "$TERMINATION_LOG"
 """
 
 # Dump names sort by time, and sh expands a glob in sorted order: the last is the newest.
@@ -63,7 +67,8 @@ for f in "$BACKUP_DIR"/dump-*.sql; do
 done
 if [ -z "$latest" ]; then
   echo "no backup in $BACKUP_DIR: nothing to restore"
-  printf '{"file": null, "time": "%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$TERMINATION_LOG"
+  printf '{"file": null, "time": "%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\
+    | tee "$TERMINATION_LOG"
   exit 0
 fi
 echo "restoring $latest into database $MYSQL_DATABASE"
@@ -71,9 +76,9 @@ mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \\
   --execute="CREATE DATABASE IF NOT EXISTS \\`$MYSQL_DATABASE\\`"
 mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \\
   --database="$MYSQL_DATABASE" < "$latest"
-printf '{"file": "%s", "time": "%s"}\\n' "${latest##*/}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\
-  > "$TERMINATION_LOG"
 echo "restore complete"
+printf '{"file": "%s", "time": "%s"}\\n' "${latest##*/}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\
+  | tee "$TERMINATION_LOG"
 """
 
 
@@ -120,6 +125,12 @@ async def termination_message(kube: Kube, job: Manifest) -> str:
             terminated = (status.get("state") or {}).get("terminated") or {}
             if terminated.get("message"):
                 return str(terminated["message"]).strip()
+    # The kubelet does not always pick the message up (seen with very short
+    # containers): the scripts print their summary as the last log line too.
+    for pod in reversed(pods):
+        if (pod.get("status") or {}).get("containerStatuses"):
+            metadata = pod["metadata"]
+            return (await kube.logs(metadata["namespace"], metadata["name"], LOG_TAIL)).strip()
     return ""
 
 
@@ -134,16 +145,36 @@ def _job_failure(job: Manifest, message: str) -> str:
     return f"Job {job['metadata']['name']} {reason}{tail}"
 
 
-def _parse_summary(message: str) -> dict[str, Any]:
-    try:
-        summary = json.loads(message.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
+def parse_summary(message: str) -> dict[str, Any]:
+    """The last line of ``message`` that is a JSON object ({} if none)."""
+    for line in reversed(message.strip().splitlines()):
+        if not line.startswith("{"):
+            continue
+        try:
+            summary = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(summary, dict):
+            return summary
+    return {}
+
+
+# The earlier private name, still imported by mysql_operator.client.
+_parse_summary = parse_summary
 
 
 def _size(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _completed_within(job: Manifest, seconds: float) -> bool:
+    """Whether the Job completed less than ``seconds`` ago (or has no completion time)."""
+    completion = (job.get("status") or {}).get("completionTime")
+    try:
+        done = datetime.strptime(str(completion), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return True
+    return (datetime.now(UTC) - done).total_seconds() < seconds
 
 
 def _finished(job: Manifest, summary: dict[str, Any]) -> str:
@@ -229,6 +260,8 @@ class BackupProgress:
     phase: JobPhase
     result: BackupResult | None = None
     failure: str = ""
+    # True when this step created the Job (the backup just started).
+    started: bool = False
 
 
 class BackupJob:
@@ -273,10 +306,10 @@ class BackupJob:
             await self._kube.delete(self._ref())
             raise NotReady(f"removed the earlier Job {self._cr.names.backup_job}", delay=3)
         if job is None:
-            await self._kube.create(self.manifest())
-            return BackupProgress(JobPhase.RUNNING)
+            created = await self._kube.create(self.manifest())
+            return BackupProgress(JobPhase.RUNNING, started=created is not None)
         if phase is JobPhase.SUCCEEDED:
-            summary = _parse_summary(await termination_message(self._kube, job))
+            summary = parse_summary(await termination_message(self._kube, job))
             return BackupProgress(
                 phase,
                 BackupResult(
@@ -291,6 +324,19 @@ class BackupJob:
             await self._kube.delete(self._ref())
             return BackupProgress(phase, failure=failure)
         return BackupProgress(phase)
+
+    async def abandon(self) -> bool:
+        """Delete this object's unfinished backup Job (when the backup is skipped).
+
+        A completed Job, or one of an earlier namesake, stays: it documents a
+        good backup.  True if a Job was deleted.
+        """
+        job = await self._kube.get(self._ref())
+        if job is None or job_phase(job) is JobPhase.SUCCEEDED:
+            return False
+        if job["metadata"].get("annotations", {}).get(OWNER_UID_ANNOTATION) != self._cr.uid:
+            return False
+        return await self._kube.delete(self._ref())
 
 
 @attrs.frozen
@@ -348,7 +394,11 @@ class RestoreJob:
                 _job_failure(job, message) + f"; delete Job {self._cr.names.restore_job} "
                 "to try again"
             )
-        summary = _parse_summary(message)
+        summary = parse_summary(message)
+        if "file" not in summary and _completed_within(job, RESULT_GRACE_SECONDS):
+            # The script always reports; its pod's status may lag behind the Job's.
+            raise NotReady(f"waiting for the result of Job {self._cr.names.restore_job}",
+                           delay=3)
         file = summary.get("file")
         file = str(file) if file else None
         return RestoreResult(

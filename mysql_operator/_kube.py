@@ -1,7 +1,7 @@
 """Kubernetes API access: a narrow protocol and its kr8s.asyncio implementation.
 
-The components need five verbs (get, server-side apply, create-if-absent,
-delete-if-present, list by label), so they depend on this protocol instead of
+The components need six verbs (get, server-side apply, create-if-absent,
+merge patch, delete-if-present, list by label), so they depend on this protocol instead of
 kr8s objects: the unit tests give them an in-memory fake, and the operator
 gives them ``Kr8sKube`` over the one ``kr8s.asyncio`` client made at startup.
 
@@ -33,6 +33,7 @@ _PLURALS = {
     "PersistentVolumeClaim": "persistentvolumeclaims",
     "Deployment": "deployments",
     "Job": "jobs",
+    "MySQL": "mysqls",
 }
 
 
@@ -86,6 +87,9 @@ class Kube(Protocol):
     async def create(self, manifest: Manifest) -> Manifest | None:
         """Create the object; None if it already exists (it is then left as it is)."""
 
+    async def patch(self, ref: ObjectRef, patch: Manifest) -> Manifest | None:
+        """JSON merge patch (e.g. one annotation); None if the object does not exist."""
+
     async def delete(self, ref: ObjectRef) -> bool:
         """Delete with background propagation; False if it did not exist."""
 
@@ -93,6 +97,9 @@ class Kube(Protocol):
         self, api_version: str, kind: str, namespace: str, label_selector: str
     ) -> list[Manifest]:
         """Objects of a kind in a namespace that match a label selector."""
+
+    async def logs(self, namespace: str, pod: str, tail: int) -> str:
+        """The last ``tail`` lines of a pod's log ("" if the pod is gone)."""
 
 
 class Kr8sKube:
@@ -113,11 +120,12 @@ class Kr8sKube:
         **kwargs: Any,
     ) -> Any:
         url = f"{plural}/{name}" if name else plural
+        text = kwargs.pop("text", False)
         try:
             async with self._api.call_api(
                 method, version=api_version, namespace=namespace, url=url, **kwargs
             ) as response:
-                return response.json()
+                return response.text if text else response.json()
         except kr8s.ServerError as exc:
             code = exc.response.status_code if exc.response is not None else 0
             status: dict[str, Any] = exc.status if isinstance(exc.status, dict) else {}
@@ -166,6 +174,21 @@ class Kr8sKube:
             raise
         return created
 
+    async def patch(self, ref: ObjectRef, patch: Manifest) -> Manifest | None:
+        try:
+            patched: Manifest = await self._request(
+                "PATCH", api_version=ref.api_version, plural=ref.plural,
+                namespace=ref.namespace, name=ref.name,
+                params={"fieldManager": self._field_manager},
+                headers={"Content-Type": "application/merge-patch+json"},
+                content=json.dumps(patch),
+            )
+        except KubeError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return patched
+
     async def delete(self, ref: ObjectRef) -> bool:
         try:
             await self._request(
@@ -190,6 +213,19 @@ class Kr8sKube:
         return items
 
 
+    async def logs(self, namespace: str, pod: str, tail: int) -> str:
+        try:
+            found: str = await self._request(
+                "GET", api_version="v1", plural="pods", namespace=namespace,
+                name=f"{pod}/log", params={"tailLines": str(tail)}, text=True,
+            )
+        except KubeError as exc:
+            if exc.code in (400, 404):
+                return ""
+            raise
+        return found
+
+
 class OfflineKube:
     """A ``Kube`` for building manifests without a cluster: every request fails loudly."""
 
@@ -205,10 +241,16 @@ class OfflineKube:
     async def create(self, manifest: Manifest) -> Manifest | None:
         return await self._refuse()  # type: ignore[no-any-return]
 
+    async def patch(self, ref: ObjectRef, patch: Manifest) -> Manifest | None:
+        return await self._refuse()  # type: ignore[no-any-return]
+
     async def delete(self, ref: ObjectRef) -> bool:
         return await self._refuse()  # type: ignore[no-any-return]
 
     async def list(
         self, api_version: str, kind: str, namespace: str, label_selector: str
     ) -> list[Manifest]:
+        return await self._refuse()  # type: ignore[no-any-return]
+
+    async def logs(self, namespace: str, pod: str, tail: int) -> str:
         return await self._refuse()  # type: ignore[no-any-return]

@@ -33,6 +33,9 @@ NAMESPACE_LABEL = f"{GROUP}/namespace"
 UID_LABEL = f"{GROUP}/uid"
 OWNER_UID_ANNOTATION = f"{GROUP}/owner-uid"
 SKIP_BACKUP_ANNOTATION = f"{GROUP}/skip-backup"
+# On the data claim: when the server first answered on it.  From then on the
+# volume may hold user data, and deleting the instance always needs a backup.
+FIRST_READY_ANNOTATION = f"{GROUP}/first-ready"
 
 MYSQL_PORT = 3306
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 
 from ._errors import NotReady
 from ._kube import Kube, Manifest, ObjectRef
@@ -82,6 +84,13 @@ async def resolve_password(cr: MySQL, kube: Kube) -> bytes:
         return base64.b64decode(encoded, validate=True)
     except binascii.Error:
         raise NotReady(f"key {ref.key!r} in {where} is not valid base64", delay=60) from None
+
+
+def password_digest(salt: str, password: str | bytes) -> str:
+    """A salted, truncated HMAC of a password: tells passwords apart, reveals none."""
+    data = password.encode("utf-8") if isinstance(password, str) else password
+    digest = hmac.new(salt.encode("utf-8"), data, hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest[:32]}"
 
 
 def redact(manifest: Manifest) -> Manifest:

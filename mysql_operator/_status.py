@@ -40,7 +40,7 @@ class StatusUpdate:
     ) -> None:
         self.current: MySQLStatus = parse_status(current)
         self._generation = generation
-        self._now = timestamp(now or datetime.now(UTC))
+        self.now = timestamp(now or datetime.now(UTC))
         self._conditions = {c.type: c for c in self.current.conditions}
         self._changes: dict[str, Any] = {}
 
@@ -60,7 +60,7 @@ class StatusUpdate:
             reason=reason,
             message=message,
             last_transition_time=previous.last_transition_time if previous and unchanged
-            else self._now,
+            else self.now,
             observed_generation=self._generation,
         )
         self._changes["conditions"] = tuple(self._conditions.values())

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._errors import NotReady
 from ._kube import Kube, KubeError, Manifest, ObjectRef
-from ._model import INSTANCE_LABEL, NAMESPACE_LABEL, UID_LABEL, MySQL
+from ._model import FIRST_READY_ANNOTATION, INSTANCE_LABEL, NAMESPACE_LABEL, UID_LABEL, MySQL
 
 ACCESS_MODES = ["ReadWriteOnce"]
 
@@ -108,9 +108,31 @@ class DataVolume:
         volume = self.volume_manifest()
         return [*([volume] if volume else []), self.claim_manifest()]
 
+    def _claim_ref(self) -> ObjectRef:
+        return ObjectRef("v1", "PersistentVolumeClaim", self._cr.names.data_claim,
+                         self._cr.namespace)
+
     async def exists(self) -> bool:
-        ref = ObjectRef.of(self.claim_manifest())
-        return await self._kube.get(ref) is not None
+        return await self._kube.get(self._claim_ref()) is not None
+
+    async def served_since(self) -> str | None:
+        """When a server first answered on this volume (None: never, or no claim)."""
+        claim = await self._kube.get(self._claim_ref())
+        annotations = (claim or {}).get("metadata", {}).get("annotations") or {}
+        served = annotations.get(FIRST_READY_ANNOTATION)
+        return str(served) if served else None
+
+    async def mark_served(self, when: str) -> None:
+        """Record, once, that the server answered: the volume may now hold user data.
+
+        A merge patch, not part of the applied manifest: server-side apply
+        must never take the mark away again.
+        """
+        if await self.served_since() is None:
+            await self._kube.patch(
+                self._claim_ref(),
+                {"metadata": {"annotations": {FIRST_READY_ANNOTATION: when}}},
+            )
 
     async def ensure(self) -> None:
         """Create the volume and claim; apply a grown ``storage_size`` to the claim.

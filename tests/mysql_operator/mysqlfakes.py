@@ -43,6 +43,19 @@ def _key(ref: ObjectRef) -> tuple[str, str | None, str]:
     return (ref.kind, ref.namespace, ref.name)
 
 
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
 class FakeKube:
     """An in-memory API: objects by (kind, namespace, name), every request recorded.
 
@@ -54,6 +67,7 @@ class FakeKube:
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[tuple[str, str], KubeError] = {}
         self._uids = itertools.count(1)
+        self.pod_logs: dict[tuple[str, str], str] = {}
 
     def _check(self, verb: str, kind: str) -> None:
         error = self.fail.pop((verb, kind), None)
@@ -102,6 +116,16 @@ class FakeKube:
             return None
         return self.put(manifest)
 
+    async def patch(self, ref: ObjectRef, patch: Manifest) -> Manifest | None:
+        self.calls.append(("patch", str(ref)))
+        self._check("patch", ref.kind)
+        existing = self.objects.get(_key(ref))
+        if existing is None:
+            return None
+        merged = _merge(copy.deepcopy(existing), patch)
+        self.objects[_key(ref)] = merged
+        return copy.deepcopy(merged)
+
     async def delete(self, ref: ObjectRef) -> bool:
         self.calls.append(("delete", str(ref)))
         self._check("delete", ref.kind)
@@ -118,6 +142,10 @@ class FakeKube:
             if k == kind and ns == namespace
             and all(obj["metadata"].get("labels", {}).get(lk) == lv for lk, lv in wanted.items())
         ]
+
+    async def logs(self, namespace: str, pod: str, tail: int) -> str:
+        self.calls.append(("logs", f"{namespace}/{pod}"))
+        return "\n".join(self.pod_logs.get((namespace, pod), "").splitlines()[-tail:])
 
     # Helpers that play the part of the cluster's controllers.
 

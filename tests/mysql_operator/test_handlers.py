@@ -19,7 +19,7 @@ from mysql_operator._handlers import (
     reconcile,
     registry,
 )
-from mysql_operator._model import SKIP_BACKUP_ANNOTATION
+from mysql_operator._model import FIRST_READY_ANNOTATION, SKIP_BACKUP_ANNOTATION
 
 BACKUP_SUMMARY = json.dumps(
     {"file": "dump-20260102T030405Z.sql", "size": 4321, "time": "2026-01-02T03:04:09Z"})
@@ -70,12 +70,28 @@ def memo(fake_kube: FakeKube) -> kopf.Memo:
 
 # Settings: secret safety above all.
 
+def test_kopf_progress_annotations_are_not_part_of_the_diff_base() -> None:
+    settings = kopf.OperatorSettings()
+    configure(settings)
+    raw = seed_body()
+    raw["metadata"]["annotations"] = {f"{STORAGE_PREFIX}/reconcile": "{}", "user/note": "x"}
+    essence = settings.persistence.diffbase_storage.build(body=kopf.Body(raw))
+    assert essence["metadata"]["annotations"] == {"user/note": "x"}
+
+
 def test_kopf_keeps_no_copy_of_the_password() -> None:
     settings = kopf.OperatorSettings()
     configure(settings)
     raw = seed_body(password=NASTY_PASSWORD)
     essence = settings.persistence.diffbase_storage.build(body=kopf.Body(raw))
-    assert "password" not in essence.get("spec", {})
+    assert NASTY_PASSWORD not in json.dumps(essence, ensure_ascii=False)
+    assert essence["spec"]["password"].startswith("hmac-sha256:")
+    # A new password is a change kopf sees; the same one is not.
+    changed = settings.persistence.diffbase_storage.build(
+        body=kopf.Body(seed_body(password=NASTY_PASSWORD + "!")))
+    assert changed["spec"]["password"] != essence["spec"]["password"]
+    again = settings.persistence.diffbase_storage.build(body=kopf.Body(raw))
+    assert again == essence
     assert essence["spec"]["image"] == "mysql:5.7"  # the rest is still diffed
 
 
@@ -402,3 +418,58 @@ async def test_no_password_in_status_or_events(
     assert NASTY_PASSWORD not in written
     assert "p@ss" not in written
     assert events.events
+
+
+async def test_a_server_that_was_ready_is_backed_up_even_when_down(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    claim = fake_kube.stored("PersistentVolumeClaim", "mysql-instance-pvc")
+    assert FIRST_READY_ANNOTATION in claim["metadata"]["annotations"]
+    # The server goes down, and the status is lost (e.g. restored from a manifest):
+    # the mark on the data claim alone still demands a backup.
+    fake_kube.stored("Deployment", "mysql-instance")["status"] = {}
+    obj.raw["status"] = {}
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(delete, memo)
+    assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
+    assert "BackupStarted" in events.reasons()
+    assert "BackupSkipped" not in events.reasons()
+    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False, message="error 2005")
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(delete, memo)
+    assert ("PersistentVolumeClaim", "mysql-instance-pvc") in fake_kube.kinds()
+
+
+async def test_a_ready_condition_alone_demands_a_backup(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(reconcile, memo)
+    obj.status["conditions"] = [{"type": "Ready", "status": "True", "reason": "Ready",
+                                 "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(delete, memo)
+    assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
+
+
+async def test_skipping_stops_an_unfinished_backup_job(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(delete, memo)
+    obj.raw["metadata"]["annotations"] = {SKIP_BACKUP_ANNOTATION: "true"}
+    await obj.call(delete, memo)
+    assert ("Job", "backup-mysql-instance-job") not in fake_kube.kinds()
+    skipped = [m for _, r, m in events.events if r == "BackupSkipped"]
+    assert "unfinished Job" in skipped[0]
+
+
+async def test_creation_events(fake_kube: FakeKube, memo: kopf.Memo, events: EventLog) -> None:
+    await _ready(Object(), fake_kube, memo)
+    assert events.reasons().count("Creating") == 1
+    assert events.reasons().count("Created") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +310,17 @@ async def test_restore_job_without_a_summary_uses_the_completion_time(
     assert result.time == "2026-01-02T03:04:05Z"
 
 
+async def test_a_fresh_restore_result_is_waited_for(fake_kube: FakeKube) -> None:
+    """A Job that just completed may not show its pod's termination message yet."""
+    job = RestoreJob(seed_cr(), fake_kube)
+    await job.run()
+    fake_kube.finish_job("restore-mysql-instance-job", succeeded=True, message="")
+    stored = fake_kube.stored("Job", "restore-mysql-instance-job")
+    stored["status"]["completionTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(NotReady, match="waiting for the result"):
+        await job.run()
+
+
 async def test_restore_job_failure(fake_kube: FakeKube) -> None:
     job = RestoreJob(seed_cr(), fake_kube)
     await job.run()
@@ -327,3 +339,17 @@ async def test_restore_job_of_a_previous_object_is_removed(fake_kube: FakeKube) 
         await RestoreJob(seed_cr(), fake_kube).run()
     assert ("Job", "restore-mysql-instance-job") not in fake_kube.kinds()
     assert await RestoreJob(seed_cr(), fake_kube).run() is None
+
+
+async def test_a_missing_termination_message_is_read_from_the_log(fake_kube: FakeKube) -> None:
+    """The kubelet sometimes drops the message of a very short container."""
+    job = RestoreJob(seed_cr(), fake_kube)
+    await job.run()
+    fake_kube.finish_job("restore-mysql-instance-job", succeeded=True, message="")
+    fake_kube.pod_logs[("default", "restore-mysql-instance-job-abcde")] = (
+        "restoring /backup/dump-20260102T030405Z.sql into database otus-database\n"
+        "restore complete\n"
+        '{"file": "dump-20260102T030405Z.sql", "time": "2026-01-03T00:00:00Z"}\n')
+    result = await job.run()
+    assert result is not None
+    assert result.file == "dump-20260102T030405Z.sql"

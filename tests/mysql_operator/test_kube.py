@@ -103,6 +103,18 @@ async def test_delete() -> None:
     assert api.requests[0]["params"] == {"propagationPolicy": "Background"}
 
 
+async def test_merge_patch() -> None:
+    api = FakeApi((200, {"kind": "Secret"}), _status(404, "NotFound"))
+    patch = {"metadata": {"annotations": {"a": "b"}}}
+    assert await _kube(api).patch(SECRET, patch) == {"kind": "Secret"}
+    assert await _kube(api).patch(SECRET, patch) is None
+    request = api.requests[0]
+    assert request["method"] == "PATCH"
+    assert request["url"] == "secrets/s"
+    assert request["headers"] == {"Content-Type": "application/merge-patch+json"}
+    assert json.loads(request["content"]) == patch
+
+
 async def test_list() -> None:
     api = FakeApi((200, {"items": [{"a": 1}]}))
     assert await _kube(api).list("v1", "Pod", "ns", "a=b") == [{"a": 1}]
