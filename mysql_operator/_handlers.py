@@ -22,11 +22,13 @@ import kopf
 import kr8s.asyncio
 
 from ._errors import NotReady, RestoreFailed
-from ._instance import MySQLInstance
+from ._instance import MySQLInstance, Notice
 from ._jobs import JobPhase
-from ._kube import Kr8sKube, KubeError
+from ._kube import Kr8sKube, KubeError, ObjectRef
 from ._model import (
+    API_VERSION,
     GROUP,
+    KIND,
     PLURAL,
     SKIP_BACKUP_ANNOTATION,
     VERSION,
@@ -35,8 +37,16 @@ from ._model import (
     RestoreRecord,
     SpecError,
 )
+from ._rotation import RotationPhase
 from ._secret import password_digest
-from ._status import BACKUP_SUCCEEDED, READY, RESTORED, StatusUpdate
+from ._status import (
+    BACKUP_SUCCEEDED,
+    PASSWORD_ROTATED,
+    READY,
+    RESTORED,
+    STORAGE_RESIZED,
+    StatusUpdate,
+)
 
 FINALIZER = f"{GROUP}/mysql-operator"
 # kopf's own annotations live under a prefix of their own, apart from the
@@ -47,6 +57,12 @@ API_TIMEOUT = 30.0
 WATCH_SERVER_TIMEOUT = 300
 WATCH_CLIENT_TIMEOUT = 330.0
 MAX_BACKUP_RETRY_DELAY = 600.0
+# How often a live instance is compared with its spec (drift: a deleted Service,
+# a hand-edited Deployment; a missed change of the password Secret).
+CONVERGE_INTERVAL = 30.0
+# On the MySQL object: the resourceVersion of its password Secret last seen, so
+# that a change of that Secret is a change of the object for kopf.
+SECRET_VERSION_ANNOTATION = f"{GROUP}/password-secret-version"
 
 class DiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     """kopf's diff base, without a copy of the password and without kopf's progress.
@@ -151,13 +167,58 @@ def _ready_message(cr: MySQL, record: RestoreRecord | None) -> str:
     return f"{cr.name} created and restored from {record.source}{taken}"
 
 
-async def _bring_up(instance: MySQLInstance, update: StatusUpdate, body: kopf.Body) -> None:
+def _report(notice: Notice, update: StatusUpdate, body: kopf.Body, *, timer: bool) -> None:
+    """Post a notice as an Event once, not on every pass of the timer."""
+    if notice.reason == "StorageNotResized":
+        if not update.has_condition(STORAGE_RESIZED, False, notice.message):
+            kopf.warn(body, reason=notice.reason, message=notice.message)
+        update.condition(STORAGE_RESIZED, False, "ExpansionRefused", notice.message)
+    elif notice.drift:
+        if update.current.restore is None:
+            return  # still being created: nothing to correct
+        if timer:
+            kopf.info(body, reason="DriftCorrected",
+                      message=f"{notice.message}: it differed from the MySQL object's spec")
+        elif notice.reason == "DeploymentChanged":
+            kopf.info(body, reason="Updating", message=f"{notice.message} to the new spec")
+        else:
+            kopf.info(body, reason="DriftCorrected", message=notice.message)
+    else:
+        kopf.warn(body, reason=notice.reason, message=notice.message)
+
+
+async def _rotate(instance: MySQLInstance, update: StatusUpdate, body: kopf.Body) -> None:
+    """Bring the server's root password to the spec's; report the outcome."""
+    progress = await instance.sync_password()
+    if progress.phase is RotationPhase.IN_SYNC:
+        return
+    if progress.phase is RotationPhase.RUNNING:
+        update.condition(PASSWORD_ROTATED, None, "Rotating", progress.message)
+        raise kopf.TemporaryError("the password rotation is running", delay=5)
+    if progress.phase is RotationPhase.ROTATED:
+        update.condition(PASSWORD_ROTATED, True, "Rotated", progress.message)
+        kopf.info(body, reason="PasswordRotated", message=progress.message)
+        return
+    update.condition(PASSWORD_ROTATED, False, "AuthenticationFailed", progress.message)
+    if progress.new:
+        kopf.warn(body, reason="PasswordNotRotated", message=progress.message)
+
+
+async def _bring_up(
+    instance: MySQLInstance, update: StatusUpdate, body: kopf.Body, *, timer: bool = False
+) -> None:
     cr = instance.cr
     if update.current.phase is None:
         kopf.info(body, reason="Creating",
                   message=f"creating the Secret, volumes, Deployment and Service of {cr.name}")
-    for notice in await instance.ensure():
-        kopf.warn(body, reason=notice.reason, message=notice.message)
+    notices = await instance.ensure()
+    for notice in notices:
+        _report(notice, update, body, timer=timer)
+    if update.has_condition(STORAGE_RESIZED, False) and not any(
+        n.reason == "StorageNotResized" for n in notices
+    ):
+        update.condition(STORAGE_RESIZED, True, "Requested",
+                         f"the data claim requests {cr.spec.storage_size}")
     if not await instance.available():
         update.phase("Pending", f"waiting for Deployment {cr.names.deployment} to become available")
         update.condition(READY, False, "Starting", "the MySQL server is not ready yet")
@@ -183,6 +244,7 @@ async def _bring_up(instance: MySQLInstance, update: StatusUpdate, body: kopf.Bo
         kopf.info(body, reason="Created", message=_ready_message(cr, record))
     update.phase("Ready", _ready_message(cr, record))
     update.condition(READY, True, "Ready", "the MySQL server answers")
+    await _rotate(instance, update, body)
 
 
 @kopf.on.resume(*_RESOURCE, registry=registry)
@@ -199,6 +261,61 @@ async def reconcile(
             await _bring_up(MySQLInstance(cr, memo.kube), update, body)
     finally:
         patch.status.update(update.patch())
+
+
+@kopf.timer(*_RESOURCE, registry=registry, interval=CONVERGE_INTERVAL,
+            initial_delay=CONVERGE_INTERVAL)
+async def converge(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    """Every CONVERGE_INTERVAL s: put back what drifted from a live instance's spec.
+
+    Only instances that finished their creation (the create handler owns
+    that) and are not being deleted.  Retries are left to the next tick.
+    """
+    update = StatusUpdate(status, int(body.meta.get("generation") or 0))
+    if body.meta.get("deletionTimestamp") or update.current.restore is None:
+        return
+    try:
+        cr = MySQL.from_body(body)
+    except SpecError:
+        return
+    try:
+        with _translated(update, body, deleting=False):
+            await _bring_up(MySQLInstance(cr, memo.kube), update, body, timer=True)
+    except (kopf.TemporaryError, kopf.PermanentError):
+        pass
+    finally:
+        patch.status.update(update.patch())
+
+
+@kopf.index(*_RESOURCE, registry=registry)
+def password_secrets(body: kopf.Body, **_: Any) -> dict[tuple[str, str], tuple[str, str]] | None:
+    """(namespace, Secret name) -> (MySQL name, the Secret version it last saw)."""
+    ref = (body.get("spec") or {}).get("password_secret") or {}
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return None
+    seen = str(body.meta.annotations.get(SECRET_VERSION_ANNOTATION, ""))
+    return {(str(body.meta.namespace), str(ref["name"])): (str(body.meta.name), seen)}
+
+
+@kopf.on.event("v1", "secrets", registry=registry)
+async def password_secret_changed(
+    body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """A referenced Secret changed: mark its MySQL objects, whose update handler rotates."""
+    if type == "DELETED":
+        return
+    password_secrets: kopf.Index[tuple[str, str], tuple[str, str]] = kwargs["password_secrets"]
+    version = str(body.meta.get("resourceVersion") or "")
+    namespace = str(body.meta.namespace)
+    for name, seen in password_secrets.get((namespace, str(body.meta.name)), []):
+        if seen == version:
+            continue
+        await memo.kube.patch(
+            ObjectRef(API_VERSION, KIND, name, namespace),
+            {"metadata": {"annotations": {SECRET_VERSION_ANNOTATION: version}}},
+        )
 
 
 def backup_retry_delay(retry: int) -> float:

@@ -7,6 +7,7 @@ import attrs
 from ._jobs import BackupJob, BackupProgress, RestoreJob, RestoreResult
 from ._kube import Kube, Manifest
 from ._model import MySQL, MySQLStatus
+from ._rotation import PasswordRotation, RotationProgress
 from ._secret import CredentialsSecret, resolve_password
 from ._server import MySQLDeployment, MySQLService
 from ._volumes import BackupVolume, DataVolume, StorageNotResized
@@ -18,6 +19,8 @@ class Notice:
 
     reason: str
     message: str
+    # A change of an object the operator had made before (drift, or a spec change).
+    drift: bool = False
 
 
 class MySQLInstance:
@@ -39,6 +42,7 @@ class MySQLInstance:
         self.service = MySQLService(cr, kube)
         self.backup_job = BackupJob(cr, kube)
         self.restore_job = RestoreJob(cr, kube)
+        self.rotation = PasswordRotation(cr, kube, self.secret)
 
     def manifests(self, password: bytes) -> list[Manifest]:
         """Everything ``ensure()`` and the Jobs would create, for review (``render``)."""
@@ -56,21 +60,25 @@ class MySQLInstance:
         """Create or converge the server's objects; return what did not stop it."""
         notices: list[Notice] = []
         password = await resolve_password(self.cr, self._kube)
-        if not await self.secret.ensure(password):
-            notices.append(Notice(
-                "PasswordNotApplied",
-                f"the root password differs from the one in Secret {self.cr.names.secret}, "
-                "which the server was created with; the server and the backups keep "
-                "using that one",
-            ))
+        await self.secret.ensure(password)
         try:
             await self.data.ensure()
         except StorageNotResized as exc:
             notices.append(Notice("StorageNotResized", str(exc)))
         await self.backups.ensure()
-        await self.deployment.ensure()
-        await self.service.ensure()
+        if await self.deployment.ensure():
+            notices.append(Notice("DeploymentChanged",
+                                  f"Deployment {self.cr.names.deployment} was updated",
+                                  drift=True))
+        if await self.service.ensure():
+            notices.append(Notice("ServiceCreated",
+                                  f"Service {self.cr.names.service} was created",
+                                  drift=True))
         return notices
+
+    async def sync_password(self) -> RotationProgress:
+        """Bring the server's root password to the spec's (a rotation, step by step)."""
+        return await self.rotation.run(await resolve_password(self.cr, self._kube))
 
     async def available(self) -> bool:
         return await self.deployment.available()
@@ -113,5 +121,6 @@ class MySQLInstance:
         await self.deployment.teardown()
         await self.service.teardown()
         await self.restore_job.teardown()
+        await self.rotation.teardown()
         await self.data.teardown()
         await self.secret.teardown()

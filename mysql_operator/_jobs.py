@@ -25,7 +25,7 @@ import attrs
 from ._errors import NotReady, RestoreFailed
 from ._kube import Kube, Manifest, ObjectRef
 from ._model import MYSQL_PORT, OWNER_UID_ANNOTATION, MySQL
-from ._secret import PASSWORD_KEY
+from ._secret import PASSWORD_KEY, PENDING_KEY
 
 BACKUP_DIR = "/backup"
 TERMINATION_LOG = "/dev/termination-log"
@@ -39,10 +39,17 @@ RESULT_GRACE_SECONDS = 120
 # The scripts read everything from the environment the Job sets (see
 # _job_manifest); a unit test runs them with stand-in mysql clients.
 #
+# During a password rotation the server may already have the pending password.
+PASSWORD_FALLBACK = """\
+if [ -n "${PENDING_PASSWORD:-}" ] && ! mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" \\
+    --protocol=TCP --user=root --execute='SELECT 1' >/dev/null 2>&1; then
+  MYSQL_PWD="$PENDING_PASSWORD"; export MYSQL_PWD
+fi
+"""
+
 # Dump to a temporary file, then rename: a failed dump never replaces a good one.
 # `--` ends the options, so a database name that starts with '-' stays a name.
-BACKUP_SCRIPT = """\
-set -eu
+BACKUP_SCRIPT = "set -eu\n" + PASSWORD_FALLBACK + """\
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 file="dump-$stamp.sql"
 tmp="$BACKUP_DIR/$file.tmp"
@@ -59,8 +66,7 @@ printf '{"file": "%s", "size": %s, "time": "%s"}\\n' "$file" "$size" "$finished"
 """
 
 # Dump names sort by time, and sh expands a glob in sorted order: the last is the newest.
-RESTORE_SCRIPT = """\
-set -eu
+RESTORE_SCRIPT = "set -eu\n" + PASSWORD_FALLBACK + """\
 latest=""
 for f in "$BACKUP_DIR"/dump-*.sql; do
   if [ -f "$f" ]; then latest="$f"; fi
@@ -224,6 +230,16 @@ def _job_manifest(
                                         "secretKeyRef": {
                                             "name": cr.names.secret,
                                             "key": PASSWORD_KEY,
+                                        }
+                                    },
+                                },
+                                {
+                                    "name": "PENDING_PASSWORD",
+                                    "valueFrom": {
+                                        "secretKeyRef": {
+                                            "name": cr.names.secret,
+                                            "key": PENDING_KEY,
+                                            "optional": True,
                                         }
                                     },
                                 },

@@ -180,24 +180,19 @@ class MySQLSpec:
         metadata=doc(
             "Root password, inline. Prefer password_secret: an inline password is "
             "visible to anyone who can read this object. Exactly one of password and "
-            "password_secret must be set. Immutable: the server keeps the password it "
-            "was initialised with.",
+            "password_secret must be set. Changing it changes the running server's "
+            "root password (ALTER USER), without a restart; see the PasswordRotated "
+            "condition.",
             keywords={"minLength": 1},
-            rules=(
-                Rule(
-                    "self == oldSelf",
-                    "spec.password is immutable: MySQL keeps the root password it was "
-                    "initialised with (change it in MySQL, or recreate the object)",
-                ),
-            ),
         ),
     )
     password_secret: SecretKeyRef | None = attrs.field(
         default=None,
         metadata=doc(
             "Root password, read from a key of an existing Secret in the same "
-            "namespace when the server is created (later changes of that Secret are "
-            "not applied). Exactly one of password and password_secret must be set."
+            "namespace. The operator watches that Secret: a change of the value "
+            "changes the running server's root password, as a change of password "
+            "does. Exactly one of password and password_secret must be set."
         ),
     )
     storage_class: str | None = attrs.field(
@@ -252,7 +247,8 @@ class MySQLSpec:
 class Condition:
     type: str = attrs.field(
         metadata=doc(
-            "Type of the condition: Ready, Restored or BackupSucceeded.",
+            "Type of the condition: Ready, Restored, BackupSucceeded, PasswordRotated "
+            "or StorageResized.",
             keywords={"maxLength": 316},
         )
     )
@@ -337,7 +333,7 @@ class MySQLStatus:
     conditions: tuple[Condition, ...] = attrs.field(
         default=(),
         metadata=doc(
-            "Conditions: Ready, Restored, BackupSucceeded.",
+            "Conditions: Ready, Restored, BackupSucceeded, PasswordRotated, StorageResized.",
             keywords={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
         ),
     )
@@ -391,6 +387,11 @@ class Names:
     @property
     def restore_job(self) -> str:
         return f"restore-{self.instance}-job"
+
+    @property
+    def rotate_job(self) -> str:
+        # Shorter than restore-<name>-job, so the name limit covers it.
+        return f"rotate-{self.instance}-job"
 
 
 def check_name(name: str) -> None:

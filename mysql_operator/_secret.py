@@ -18,6 +18,8 @@ from ._kube import Kube, Manifest, ObjectRef
 from ._model import MySQL
 
 PASSWORD_KEY = "password"
+# The next password, while a rotation Job changes the server's (see _rotation).
+PENDING_KEY = "pending"
 REDACTED = "<redacted>"
 
 
@@ -43,23 +45,44 @@ class CredentialsSecret:
             "data": {PASSWORD_KEY: base64.b64encode(password).decode("ascii")},
         }
 
-    async def ensure(self, password: bytes) -> bool:
-        """Create the Secret if absent; never change it.  False if ``password`` differs.
+    def _ref(self) -> ObjectRef:
+        return ObjectRef("v1", "Secret", self._cr.names.secret, self._cr.namespace)
+
+    async def ensure(self, password: bytes) -> None:
+        """Create the Secret if absent; an existing one is changed only by a rotation.
 
         MySQL reads MYSQL_ROOT_PASSWORD only when it initialises its data
-        directory, so the server keeps its first password.  Overwriting the
-        Secret with a new one would lock the backup Job out of the server
-        (and the deletion would then wait forever for a backup).
+        directory: a different password must be set on the server first
+        (``PasswordRotation``), and only then recorded here.
         """
-        manifest = self.manifest(password)
-        wanted: str = manifest["data"][PASSWORD_KEY]
-        if await self._kube.create(manifest) is not None:
-            return True
-        existing = await self._kube.get(ObjectRef.of(manifest))
-        if existing is None:  # deleted in between: create it next time
-            return True
-        stored: str | None = (existing.get("data") or {}).get(PASSWORD_KEY)
-        return stored == wanted
+        await self._kube.create(self.manifest(password))
+
+    async def read(self) -> tuple[bytes | None, bytes | None]:
+        """The current and the pending password (None where absent)."""
+        found = await self._kube.get(self._ref())
+        data = (found or {}).get("data") or {}
+
+        def decoded(key: str) -> bytes | None:
+            value = data.get(key)
+            return base64.b64decode(value) if value else None
+
+        return decoded(PASSWORD_KEY), decoded(PENDING_KEY)
+
+    async def _patch_data(self, data: dict[str, str | None]) -> None:
+        if await self._kube.patch(self._ref(), {"data": data}) is None:
+            raise NotReady(f"Secret {self._cr.names.secret} is missing", delay=5)
+
+    async def set_pending(self, password: bytes) -> None:
+        await self._patch_data({PENDING_KEY: base64.b64encode(password).decode("ascii")})
+
+    async def promote(self, password: bytes) -> None:
+        """The server has ``password`` now: make it the current one, drop ``pending``."""
+        await self._patch_data(
+            {PASSWORD_KEY: base64.b64encode(password).decode("ascii"), PENDING_KEY: None}
+        )
+
+    async def drop_pending(self) -> None:
+        await self._patch_data({PENDING_KEY: None})
 
     async def teardown(self) -> None:
         cr = self._cr

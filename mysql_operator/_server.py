@@ -90,8 +90,14 @@ class MySQLDeployment:
     def _ref(self) -> ObjectRef:
         return ObjectRef("apps/v1", "Deployment", self._cr.names.deployment, self._cr.namespace)
 
-    async def ensure(self) -> None:
-        await self._kube.apply(self.manifest())
+    async def ensure(self) -> bool:
+        """Apply the manifest; True if that changed the Deployment's spec (a new generation)."""
+        before = await self._kube.get(self._ref())
+        after = await self._kube.apply(self.manifest())
+        if before is None:
+            return False
+        generation = before.get("metadata", {}).get("generation")
+        return bool(after.get("metadata", {}).get("generation") != generation)
 
     async def available(self) -> bool:
         """Whether the current spec's pod is ready (MySQL answers on 3306)."""
@@ -144,8 +150,12 @@ class MySQLService:
             },
         }
 
-    async def ensure(self) -> None:
+    async def ensure(self) -> bool:
+        """Apply the manifest; True if the Service had to be created (again)."""
+        ref = ObjectRef("v1", "Service", self._cr.names.service, self._cr.namespace)
+        existed = await self._kube.get(ref) is not None
         await self._kube.apply(self.manifest())
+        return not existed
 
     async def teardown(self) -> None:
         await self._kube.delete(ObjectRef("v1", "Service", self._cr.names.service,

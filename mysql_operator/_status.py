@@ -26,6 +26,8 @@ from ._model import (
 READY = "Ready"
 RESTORED = "Restored"
 BACKUP_SUCCEEDED = "BackupSucceeded"
+PASSWORD_ROTATED = "PasswordRotated"
+STORAGE_RESIZED = "StorageResized"
 
 
 def timestamp(moment: datetime) -> str:
@@ -64,6 +66,13 @@ class StatusUpdate:
             observed_generation=self._generation,
         )
         self._changes["conditions"] = tuple(self._conditions.values())
+
+    def has_condition(self, type_: str, status: bool | None, message: str | None = None) -> bool:
+        """Whether the condition is currently set so (to post an Event only on a change)."""
+        found = self._conditions.get(type_)
+        text = "Unknown" if status is None else str(status)
+        return found is not None and found.status == text and (
+            message is None or found.message == message)
 
     def last_backup(self, backup: LastBackup) -> None:
         self._changes["last_backup"] = backup

@@ -106,6 +106,8 @@ class FakeKube:
             merged["metadata"] = {**existing["metadata"], **merged["metadata"]}
             if "status" in existing:
                 merged["status"] = existing["status"]
+            if existing.get("spec") != merged.get("spec"):  # as the API server counts
+                merged["metadata"]["generation"] = existing["metadata"]["generation"] + 1
         return self.put(merged)
 
     async def create(self, manifest: Manifest) -> Manifest | None:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import kopf
 import pytest
-from mysqlfakes import NASTY_PASSWORD, EventLog, FakeKube, seed_body
+from mysqlfakes import NASTY_PASSWORD, EventLog, FakeKube, seed_body, seed_cr
 
-from mysql_operator import KubeError
+from mysql_operator import KubeError, MySQLDeployment
 from mysql_operator._handlers import (
     FINALIZER,
     STORAGE_PREFIX,
     backup_retry_delay,
     configure,
+    converge,
     delete,
     reconcile,
     registry,
@@ -185,8 +187,7 @@ async def test_the_restore_runs_once(
 ) -> None:
     obj = Object()
     obj.status["restore"] = {"source": "none", "time": "2026-01-03T00:00:00Z"}
-    fake_kube.put({"apiVersion": "apps/v1", "kind": "Deployment",
-                   "metadata": {"name": "mysql-instance", "namespace": "default"}})
+    fake_kube.put(MySQLDeployment(seed_cr(), fake_kube).manifest())
     fake_kube.make_available()
     await obj.call(reconcile, memo)
     assert obj.status["phase"] == "Ready"
@@ -375,15 +376,75 @@ async def test_a_server_that_is_up_is_backed_up_even_before_its_restore(
     assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
 
 
-async def test_a_password_change_is_reported(
+async def test_a_password_change_rotates_the_live_password(
     fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
 ) -> None:
     obj = Object()
     await _ready(obj, fake_kube, memo)
     obj.raw["spec"]["password"] = NASTY_PASSWORD
+    with pytest.raises(kopf.TemporaryError, match="rotation is running"):
+        await obj.call(reconcile, memo)
+    assert obj.condition("PasswordRotated")["status"] == "Unknown"
+    assert obj.status["phase"] == "Ready"  # the server keeps serving
+    fake_kube.finish_job("rotate-mysql-instance-job", succeeded=True,
+                         message='{"result": "rotated", "authenticated": "current"}')
     await obj.call(reconcile, memo)
-    assert [r for t, r, _ in events.events if t == "Warning"] == ["PasswordNotApplied"]
-    assert NASTY_PASSWORD not in json.dumps(events.events)
+    assert obj.condition("PasswordRotated")["status"] == "True"
+    assert "PasswordRotated" in events.reasons()
+    stored = fake_kube.stored("Secret", "mysql-instance-credentials")["data"]
+    assert stored == {"password": base64.b64encode(NASTY_PASSWORD.encode()).decode()}
+    # The Deployment is not touched: its pod is not restarted.
+    assert fake_kube.stored("Deployment", "mysql-instance")["metadata"]["generation"] == 1
+    written = json.dumps([obj.status, events.events], ensure_ascii=False)
+    assert NASTY_PASSWORD not in written
+
+
+async def test_a_refused_rotation_is_reported_once(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    obj.raw["spec"]["password"] = "new"
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(reconcile, memo)
+    fake_kube.finish_job("rotate-mysql-instance-job", succeeded=False,
+                         message='{"result": "unauthenticated", "authenticated": "none"}')
+    await obj.call(reconcile, memo)
+    await obj.call(reconcile, memo)
+    assert obj.condition("PasswordRotated")["reason"] == "AuthenticationFailed"
+    assert events.reasons().count("PasswordNotRotated") == 1
+
+
+async def test_the_timer_corrects_drift_and_reports_it(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    del fake_kube.objects[("Service", "default", "mysql-instance")]
+    await obj.call(converge, memo)
+    assert ("Service", "mysql-instance") in fake_kube.kinds()
+    assert "DriftCorrected" in events.reasons()
+
+
+async def test_the_timer_leaves_creation_and_deletion_alone(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    await Object().call(converge, memo)
+    assert fake_kube.calls == []
+
+
+async def test_a_refused_resize_is_reported_once(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    for _ in range(3):
+        fake_kube.fail[("apply", "PersistentVolumeClaim")] = KubeError("forbidden", code=403)
+        await obj.call(converge, memo)
+    assert events.reasons().count("StorageNotResized") == 1
+    assert obj.condition("StorageResized")["status"] == "False"
+    await obj.call(converge, memo)
+    assert obj.condition("StorageResized")["status"] == "True"
 
 
 async def test_nothing_to_back_up(fake_kube: FakeKube, memo: kopf.Memo, events: EventLog) -> None:

@@ -22,7 +22,8 @@ EXPECTED = [
 
 async def test_ensure_creates_everything_in_order(fake_kube: FakeKube) -> None:
     instance = MySQLInstance(seed_cr(host_path="/data"), fake_kube)
-    assert await instance.ensure() == []
+    # A new Service is reported (as drift, if the instance was up before).
+    assert [n.reason for n in await instance.ensure()] == ["ServiceCreated"]
     assert fake_kube.kinds() == EXPECTED
     writes = [ref for verb, ref in fake_kube.calls if verb in ("apply", "create")]
     assert writes.index("Secret default/mysql-instance-credentials") < writes.index(
@@ -59,13 +60,25 @@ async def test_a_refused_resize_is_a_warning(fake_kube: FakeKube) -> None:
     assert ("Deployment", "mysql-instance") in fake_kube.kinds()
 
 
-async def test_a_changed_password_is_not_applied_but_reported(fake_kube: FakeKube) -> None:
+async def test_a_changed_password_is_left_to_the_rotation(fake_kube: FakeKube) -> None:
     await MySQLInstance(seed_cr(), fake_kube).ensure()
-    (notice,) = await MySQLInstance(seed_cr(password="new one"), fake_kube).ensure()
-    assert notice.reason == "PasswordNotApplied"
-    assert "new one" not in notice.message
+    changed = MySQLInstance(seed_cr(password="new one"), fake_kube)
+    assert await changed.ensure() == []
     stored = fake_kube.stored("Secret", "mysql-instance-credentials")
     assert base64.b64decode(stored["data"]["password"]) == b"otuspassword"
+    progress = await changed.sync_password()
+    assert progress.phase.value == "running"
+    assert ("Job", "rotate-mysql-instance-job") in fake_kube.kinds()
+
+
+async def test_drift_is_reported(fake_kube: FakeKube) -> None:
+    instance = MySQLInstance(seed_cr(), fake_kube)
+    await instance.ensure()
+    del fake_kube.objects[("Service", "default", "mysql-instance")]
+    fake_kube.stored("Deployment", "mysql-instance")["spec"]["replicas"] = 0
+    notices = await instance.ensure()
+    assert {n.reason for n in notices} == {"ServiceCreated", "DeploymentChanged"}
+    assert all(n.drift for n in notices)
 
 
 async def test_has_data(fake_kube: FakeKube) -> None:

@@ -33,13 +33,28 @@ def test_manifest(fake_kube: FakeKube) -> None:
 
 
 async def test_the_first_password_is_kept(fake_kube: FakeKube) -> None:
-    """The server only reads MYSQL_ROOT_PASSWORD at its first start."""
+    """The server only reads MYSQL_ROOT_PASSWORD at its first start: ensure() never changes it."""
     secret = CredentialsSecret(seed_cr(), fake_kube)
-    assert await secret.ensure(b"one") is True
-    assert await secret.ensure(b"one") is True
-    assert await secret.ensure(b"two") is False
-    stored = fake_kube.stored("Secret", "mysql-instance-credentials")
-    assert base64.b64decode(stored["data"]["password"]) == b"one"
+    await secret.ensure(b"one")
+    await secret.ensure(b"two")
+    assert await secret.read() == (b"one", None)
+
+
+async def test_pending_and_promotion(fake_kube: FakeKube) -> None:
+    secret = CredentialsSecret(seed_cr(), fake_kube)
+    await secret.ensure(b"one")
+    await secret.set_pending(b"two \xe2\x98\x83")
+    assert await secret.read() == (b"one", b"two \xe2\x98\x83")
+    await secret.promote(b"two \xe2\x98\x83")
+    assert await secret.read() == (b"two \xe2\x98\x83", None)
+    await secret.set_pending(b"three")
+    await secret.drop_pending()
+    assert await secret.read() == (b"two \xe2\x98\x83", None)
+
+
+async def test_a_missing_secret_cannot_take_a_pending_password(fake_kube: FakeKube) -> None:
+    with pytest.raises(NotReady):
+        await CredentialsSecret(seed_cr(), fake_kube).set_pending(b"x")
 
 
 async def test_ensure_and_teardown(fake_kube: FakeKube) -> None:
