@@ -1,6 +1,9 @@
-"""Cluster-free fixtures for the operator's unit tests."""
+"""Fixtures of the operator's tests: cluster-free fakes, and cleanup for cluster tests."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import kopf
 import pytest
@@ -19,3 +22,17 @@ def events(monkeypatch: pytest.MonkeyPatch) -> EventLog:
     monkeypatch.setattr(kopf, "info", log.recorder("Normal"))
     monkeypatch.setattr(kopf, "warn", log.recorder("Warning"))
     return log
+
+
+@pytest.fixture
+def gone(kube: Any, operator: Any) -> Iterator[None]:
+    """Delete the test's MySQL objects while the session's operator still runs.
+
+    The namespace fixture only deletes the namespace: objects still held by
+    the operator's finalizer when the session (and its operator) ends would
+    keep their namespaces Terminating for good.
+    """
+    yield
+    kube("annotate", "mysqls", "--all", "otus.homework/skip-backup=true", "--overwrite",
+         check=False)
+    kube("delete", "mysqls", "--all", "--timeout=120s", check=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,11 @@ from clusterhelpers import (
 
 from tests.conftest import REPO, Kubectl, OperatorProcess
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gone")]
 
 SEED_CR = REPO / "deploy" / "cr.yml"
 SEED_PASSWORD = "otuspassword"
 SEED_ROWS = ["1\tsome data", "2\tsome data-2"]
-
-
-@pytest.fixture
-def gone(kube: Kubectl, operator: OperatorProcess) -> Iterator[None]:
-    """Delete this test's instances while the operator still runs (no stuck finalizers)."""
-    yield
-    kube("annotate", "mysqls", "--all", "otus.homework/skip-backup=true", "--overwrite",
-         check=False)
-    kube("delete", "mysqls", "--all", "--timeout=120s", check=False)
 
 
 def cr(name: str = "mysql-instance", **spec: Any) -> dict[str, Any]:
@@ -120,7 +110,6 @@ def assert_password(kube: Kubectl, accepted: str, refused: str,
                     f"-h{name}", "-N", "-e", "select 1", check=False).returncode == 0
 
 
-@pytest.mark.usefixtures("gone")
 def test_rotate_the_seed_instance_to_a_hostile_password(
     kube: Kubectl, kubectl: Kubectl, namespace: str, operator: OperatorProcess
 ) -> None:
@@ -153,7 +142,6 @@ def test_rotate_the_seed_instance_to_a_hostile_password(
     assert_no_leak(kubectl, namespace, operator, HOSTILE_PASSWORD)
 
 
-@pytest.mark.usefixtures("gone")
 def test_rotate_through_the_secret_and_survive_a_crash(
     kube: Kubectl, kubectl: Kubectl, namespace: str, operator: OperatorProcess, tmp_path: Path
 ) -> None:
@@ -193,7 +181,6 @@ def test_rotate_through_the_secret_and_survive_a_crash(
     assert_no_leak(kubectl, namespace, operator, first, second, third)
 
 
-@pytest.mark.usefixtures("gone")
 def test_a_rotation_that_cannot_authenticate_changes_nothing(
     kube: Kubectl, operator: OperatorProcess
 ) -> None:
@@ -221,7 +208,6 @@ def test_a_rotation_that_cannot_authenticate_changes_nothing(
     assert_password(kube, "by-hand", "wanted")
 
 
-@pytest.mark.usefixtures("gone")
 def test_other_spec_changes(kube: Kubectl, operator: OperatorProcess) -> None:
     kube("apply", "-f", str(SEED_CR))
     wait_ready(kube)

@@ -29,7 +29,7 @@ from clusterhelpers import (
 
 from tests.conftest import REPO, Kubectl, OperatorProcess
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gone")]
 
 SEED_CR = REPO / "deploy" / "cr.yml"
 SEED_PASSWORD = "otuspassword"
