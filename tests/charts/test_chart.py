@@ -57,12 +57,13 @@ NAMESPACED = {
     ("otus.homework", "mysqls"): {"list", "watch", "patch"},
     ("otus.homework", "mysqls/status"): {"patch"},
     ("", "events"): {"create"},
-    ("", "secrets"): {"get", "create", "delete"},
+    ("", "secrets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "persistentvolumeclaims"): {"get", "create", "patch", "delete"},
-    ("", "services"): {"create", "patch", "delete"},
+    ("", "services"): {"get", "create", "patch", "delete"},
     ("", "pods"): {"list"},
+    ("", "pods/log"): {"get"},
     ("apps", "deployments"): {"get", "create", "patch", "delete"},
-    ("batch", "jobs"): {"get", "create", "delete"},
+    ("batch", "jobs"): {"get", "create", "patch", "delete"},
 }
 CRDS = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 VOLUMES = {("", "persistentvolumes"): {"get", "create", "delete"}}

@@ -112,10 +112,14 @@ def test_every_namespace_rbac_grants_what_the_operator_needs_and_no_more(
             assert yes(verb, "services", "-n", other)
             assert yes(verb, "persistentvolumeclaims", "-n", other)
         assert yes("list", "pods", "-n", other)
+        assert yes("get", "pods/log", "-n", other)
+        # A change of a Secret named by spec.password_secret rotates the password.
+        for verb in ("list", "watch", "patch"):
+            assert yes(verb, "secrets", "-n", other)
+        assert yes("patch", "jobs.batch", "-n", other)
         assert yes("watch", "customresourcedefinitions.apiextensions.k8s.io")
-        # ... and not more: no reading every Secret, no exec, no deleting users' objects.
-        for args in (("list", "secrets", "--all-namespaces"), ("watch", "secrets", "-n", other),
-                     ("update", "secrets", "-n", other), ("get", "pods", "-n", other),
+        # ... and not more: no exec, no pods of its own, no deleting users' objects.
+        for args in (("update", "secrets", "-n", other), ("get", "pods", "-n", other),
                      ("create", "pods", "-n", other), ("create", "pods/exec", "-n", other),
                      ("delete", "mysqls.otus.homework", "-n", other),
                      ("create", "mysqls.otus.homework", "-n", other),

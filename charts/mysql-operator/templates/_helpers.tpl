@@ -65,30 +65,37 @@ the pods of its Jobs to read their termination messages.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-# The credentials Secret; `get` also reads a spec.password_secret.
+# The credentials Secret (created, its `pending` key patched during a password
+# rotation); `list`/`watch` notice a change of a Secret named by
+# spec.password_secret, which rotates the live password.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # The data and backup claims (created, the data claim resized by apply).
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "create", "patch", "delete"]
-# The Service, by server-side apply.
+# The Service, by server-side apply; `get` tells a re-creation (drift) apart.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["create", "patch", "delete"]
-# The backup and restore Jobs' pods: their termination messages.
+  verbs: ["get", "create", "patch", "delete"]
+# The Jobs' pods: their termination messages, or their last log line when
+# the kubelet dropped the message.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 # The MySQL Deployment, by server-side apply; `get` reads its availability.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "create", "patch", "delete"]
-# The backup and restore Jobs.
+# The backup, restore and password-rotation Jobs (a rotation Job's target
+# digest is patched onto it).
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "create", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}
 
 {{/* What the operator needs outside any namespace. */}}
