@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -191,10 +192,13 @@ def crd(kubectl: Kubectl) -> None:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: ClusterInfo, crd: None,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(cluster: ClusterInfo, crd: None) -> Iterator[OperatorProcess]:
     """One operator for the whole session, serving the session's namespaces."""
-    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
+    # Not under pytest's basetemp: a concurrent session prunes old ones there.
+    logs = Path(tempfile.gettempdir()) / "mysql-operator-tests" / SESSION_PREFIX
+    logs.mkdir(parents=True, exist_ok=True)
+    process = OperatorProcess(cluster.kubeconfig, logs / "operator.log")
+    print(f"operator log: {process.log_path}")
     process.start()
     yield process
     process.stop()

@@ -224,4 +224,4 @@ def test_operator_killed_mid_create_and_mid_delete(
     kube("apply", "-f", str(SEED_CR))
     wait_ready(kube)
     assert rows(kube, SEED_PASSWORD) == SEED_ROWS
-    assert_no_leak(kubectl, namespace, operator, SEED_PASSWORD + "-never-used")
+    assert_no_leak(kubectl, namespace, operator, SEED_PASSWORD)
