@@ -10,6 +10,7 @@ made inside it along with it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -148,6 +149,27 @@ def shim_pids() -> list[int]:
             if ours in argv and any(arg.endswith(b"containerd-shim-runc-v2") for arg in argv[:1]):
                 pids.append(int(proc.name))
     return pids
+
+
+# Outside STATE, which `down` removes: the lock must outlive it.
+LOCK = Path("/run/lock/mysql-operator-localkube.lock")
+
+
+@contextlib.contextmanager
+def _exclusive() -> Iterator[None]:
+    """One `up` or `down` at a time, across processes.
+
+    Two test sessions that both find the cluster down would otherwise start
+    two of every component; the pid files keep only the later ones, and the
+    orphaned kubelet removes the other's pod logs and termination messages.
+    """
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _wait_for(what: str, probe: Callable[[], bool], timeout: float = 180.0) -> None:
@@ -346,13 +368,21 @@ class Cluster:
             return False
 
     def up(self) -> None:
+        with _exclusive():
+            self._up()
+
+    def down(self) -> None:
+        with _exclusive():
+            self._down()
+
+    def _up(self) -> None:
         started = time.monotonic()
         if self.healthy():
             log("cluster already running; reusing it")
             return
         if STATE.exists() or NETNS_PATH.exists():
             log("found a half-started cluster; cleaning it up first")
-            self.down()
+            self._down()
         host.ensure_packages()
         build.build_all()
         archives = images.build_images()
@@ -388,7 +418,7 @@ class Cluster:
         return self.kubectl("get", "--raw", "/readyz", "--request-timeout=5s",
                             check=False).strip() == "ok"
 
-    def down(self) -> None:
+    def _down(self) -> None:
         components = self.components()
         # Kubelet first, so it does not restart what we are about to kill.
         order = ["kubelet", "kube-proxy", "coredns", "kube-scheduler",
