@@ -112,7 +112,7 @@ def test_every_namespace_rbac_grants_what_the_operator_needs_and_no_more(
             assert yes(verb, "services", "-n", other)
             assert yes(verb, "persistentvolumeclaims", "-n", other)
         assert yes("list", "pods", "-n", other)
-        assert yes("get", "pods/log", "-n", other)
+        assert yes("get", "pods", "--subresource=log", "-n", other)
         # A change of a Secret named by spec.password_secret rotates the password.
         for verb in ("list", "watch", "patch"):
             assert yes(verb, "secrets", "-n", other)
