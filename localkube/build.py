@@ -125,69 +125,41 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> Path:
     return dest
 
 
-def build_etcd(version: str = versions.ETCD) -> Path:
-    dest = bin_dir("etcd", version)
-    if (dest / "etcd").exists():
+def _build_module(component: str, version: str, module: str, package: str,
+                  ldflags: str = "-s -w") -> Path:
+    """Build ``package`` of Go module ``module@version`` into ``bin/<component>-<version>``."""
+    dest = bin_dir(component, version)
+    if (dest / component).exists():
         return dest
-    src = _wrapper(f"etcd-{version}", {"go.etcd.io/etcd/server/v3": version}, {})
+    src = _wrapper(f"{component}-{version}", {module: version}, {})
     out = src / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    log(f"building etcd {version}")
-    _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", f"{out}/etcd",
-         "go.etcd.io/etcd/server/v3"], src)
+    log(f"building {component} {version}")
+    _go(["build", "-trimpath", "-ldflags", ldflags, "-o", f"{out}/{component}", package], src)
     _install(out, dest)
     return dest
+
+
+def build_etcd(version: str = versions.ETCD) -> Path:
+    # server/v3 is itself `package main`.
+    return _build_module("etcd", version, "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/server/v3")
 
 
 def build_coredns(version: str = versions.COREDNS) -> Path:
-    dest = bin_dir("coredns", version)
-    if (dest / "coredns").exists():
-        return dest
-    src = _wrapper(f"coredns-{version}", {"github.com/coredns/coredns": version}, {})
-    out = src / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    log(f"building CoreDNS {version}")
-    _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", f"{out}/coredns",
-         "github.com/coredns/coredns"], src)
-    _install(out, dest)
-    return dest
+    return _build_module("coredns", version, "github.com/coredns/coredns",
+                         "github.com/coredns/coredns")
 
 
 def build_helm(version: str = versions.HELM) -> Path:
-    dest = bin_dir("helm", version)
-    if (dest / "helm").exists():
-        return dest
-    src = _wrapper(f"helm-{version}", {"helm.sh/helm/v3": version}, {})
-    out = src / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    log(f"building helm {version}")
-    _go(["build", "-trimpath",
-         "-ldflags", f"-s -w -X helm.sh/helm/v3/internal/version.version={version}",
-         "-o", f"{out}/helm", "helm.sh/helm/v3/cmd/helm"], src)
-    _install(out, dest)
-    return dest
+    return _build_module("helm", version, "helm.sh/helm/v3", "helm.sh/helm/v3/cmd/helm",
+                         f"-s -w -X helm.sh/helm/v3/internal/version.version={version}")
 
 
 def build_local_path_provisioner(version: str = versions.LOCAL_PATH_PROVISIONER) -> Path:
-    dest = bin_dir("local-path-provisioner", version)
-    if (dest / "local-path-provisioner").exists():
-        return dest
-    src = _wrapper(
-        f"local-path-provisioner-{version}",
-        {"github.com/rancher/local-path-provisioner": version},
-        {},
-    )
-    out = src / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    log(f"building local-path-provisioner {version}")
-    _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", f"{out}/local-path-provisioner",
-         "github.com/rancher/local-path-provisioner"], src)
-    _install(out, dest)
-    return dest
+    return _build_module("local-path-provisioner", version,
+                         "github.com/rancher/local-path-provisioner",
+                         "github.com/rancher/local-path-provisioner")
 
 
 def build_all() -> dict[str, Path]:
