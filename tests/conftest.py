@@ -102,6 +102,8 @@ def cluster(request: pytest.FixtureRequest) -> ClusterInfo:
         was_running = local.healthy()
         local.up()
         info = ClusterInfo(str(KUBECONFIG), local=True, was_running=was_running)
+        # In-process clients (kr8s) find the cluster the way every user's tool does.
+        os.environ["KUBECONFIG"] = info.kubeconfig
     # The matching kubectl (and helm) first on PATH for every subprocess.
     kube_dir = _local_kubectl_dir()
     if kube_dir is not None:
