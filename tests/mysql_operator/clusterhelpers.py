@@ -10,10 +10,31 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tests.conftest import Kubectl, OperatorProcess
+from tests.conftest import REPO, Kubectl, OperatorProcess
 
 # Quotes, $(...), backquote, backslash, spaces, non-ASCII: what must survive every hop.
 HOSTILE_PASSWORD = "q'u\"o`te $(touch /tmp/pwned) back\\slash  sp ace ☃ ünï"
+
+
+SEED_CR = REPO / "deploy" / "cr.yml"
+SEED_PASSWORD = "otuspassword"
+SEED_ROWS = ["1\tsome data", "2\tsome data-2"]
+
+
+def cr(name: str = "mysql-instance", **spec: Any) -> dict[str, Any]:
+    """A MySQL object like the seed's, with ``spec`` fields added or replaced."""
+    return {
+        "apiVersion": "otus.homework/v1",
+        "kind": "MySQL",
+        "metadata": {"name": name},
+        "spec": {"image": "mysql:5.7", "database": "otus-database", "storage_size": "1Gi",
+                 **spec},
+    }
+
+
+def create(kube: Kubectl, manifest: dict[str, Any]) -> None:
+    """kubectl create (not apply: no last-applied copy of the object)."""
+    kube("create", "-f", "-", stdin=json.dumps(manifest))
 KUBECTL_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 

@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 from clusterhelpers import (
     HOSTILE_PASSWORD,
+    SEED_CR,
+    SEED_PASSWORD,
+    SEED_ROWS,
     assert_no_leak,
     condition,
+    cr,
+    create,
     event_reasons,
     events,
     exists,
@@ -23,28 +28,9 @@ from clusterhelpers import (
     wait_until,
 )
 
-from tests.conftest import REPO, Kubectl, OperatorProcess
+from tests.conftest import Kubectl, OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gone")]
-
-SEED_CR = REPO / "deploy" / "cr.yml"
-SEED_PASSWORD = "otuspassword"
-SEED_ROWS = ["1\tsome data", "2\tsome data-2"]
-
-
-def cr(name: str = "mysql-instance", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "otus.homework/v1",
-        "kind": "MySQL",
-        "metadata": {"name": name},
-        "spec": {"image": "mysql:5.7", "database": "otus-database", "storage_size": "1Gi",
-                 **spec},
-    }
-
-
-def create(kube: Kubectl, manifest: dict[str, Any]) -> None:
-    kube("create", "-f", "-", stdin=json.dumps(manifest))
-
 
 def patch_spec(kube: Kubectl, name: str = "mysql-instance", check: bool = True,
                **spec: Any) -> Any:

@@ -7,16 +7,19 @@ and mid-delete, leak checks and the Events a user sees in ``kubectl describe``.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from clusterhelpers import (
     HOSTILE_PASSWORD,
+    SEED_CR,
+    SEED_PASSWORD,
+    SEED_ROWS,
     assert_no_leak,
     condition,
+    cr,
+    create,
     event_reasons,
     events,
     exists,
@@ -27,29 +30,9 @@ from clusterhelpers import (
     wait_until,
 )
 
-from tests.conftest import REPO, Kubectl, OperatorProcess
+from tests.conftest import Kubectl, OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gone")]
-
-SEED_CR = REPO / "deploy" / "cr.yml"
-SEED_PASSWORD = "otuspassword"
-SEED_ROWS = ["1\tsome data", "2\tsome data-2"]
-
-
-def cr(name: str = "mysql-instance", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "otus.homework/v1",
-        "kind": "MySQL",
-        "metadata": {"name": name},
-        "spec": {"image": "mysql:5.7", "database": "otus-database", "storage_size": "1Gi",
-                 **spec},
-    }
-
-
-def create(kube: Kubectl, manifest: dict[str, Any]) -> None:
-    """kubectl create (not apply: no last-applied copy of the object)."""
-    kube("create", "-f", "-", stdin=json.dumps(manifest))
-
 
 def create_secret(kube: Kubectl, tmp_path: Path, name: str, key: str, value: str) -> None:
     source = tmp_path / key
