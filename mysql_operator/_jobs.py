@@ -39,6 +39,27 @@ RESULT_GRACE_SECONDS = 120
 # The scripts read everything from the environment the Job sets (see
 # _job_manifest); a unit test runs them with stand-in mysql clients.
 #
+# A Service routes to a new pod a moment after the pod is Ready (kube-proxy
+# syncs its rules in the background), and a server may be restarting: a Job
+# waits for the server to answer instead of failing on the first refused
+# connection.  `mysqladmin ping` succeeds whenever the server answers, even
+# when it refuses the password, so this step needs no password.  The wait is
+# short: a server that is down fails the Job's pod, and the Job retries.
+SERVER_WAIT_ATTEMPTS = 10
+SERVER_WAIT_SECONDS = 2
+WAIT_FOR_SERVER = f"""\
+attempt=1
+until out="$(mysqladmin --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP \\
+    --connect-timeout=5 ping 2>&1)"; do
+  if [ "$attempt" -ge {SERVER_WAIT_ATTEMPTS} ]; then
+    echo "no answer from $MYSQL_HOST:$MYSQL_PORT after {SERVER_WAIT_ATTEMPTS} attempts: $out" >&2
+    exit 2
+  fi
+  attempt=$((attempt + 1))
+  sleep {SERVER_WAIT_SECONDS}
+done
+"""
+
 # During a password rotation the server may already have the pending password.
 PASSWORD_FALLBACK = """\
 if [ -n "${PENDING_PASSWORD:-}" ] && ! mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" \\
@@ -49,7 +70,7 @@ fi
 
 # Dump to a temporary file, then rename: a failed dump never replaces a good one.
 # `--` ends the options, so a database name that starts with '-' stays a name.
-BACKUP_SCRIPT = "set -eu\n" + PASSWORD_FALLBACK + """\
+BACKUP_SCRIPT = "set -eu\n" + WAIT_FOR_SERVER + PASSWORD_FALLBACK + """\
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 file="dump-$stamp.sql"
 tmp="$BACKUP_DIR/$file.tmp"
@@ -66,7 +87,9 @@ printf '{"file": "%s", "size": %s, "time": "%s"}\\n' "$file" "$size" "$finished"
 """
 
 # Dump names sort by time, and sh expands a glob in sorted order: the last is the newest.
-RESTORE_SCRIPT = "set -eu\n" + PASSWORD_FALLBACK + """\
+# With nothing to restore, the server is not needed.
+RESTORE_SCRIPT = """\
+set -eu
 latest=""
 for f in "$BACKUP_DIR"/dump-*.sql; do
   if [ -f "$f" ]; then latest="$f"; fi
@@ -77,6 +100,7 @@ if [ -z "$latest" ]; then
     | tee "$TERMINATION_LOG"
   exit 0
 fi
+""" + WAIT_FOR_SERVER + PASSWORD_FALLBACK + """\
 echo "restoring $latest into database $MYSQL_DATABASE"
 mysql --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP --user=root \\
   --execute="CREATE DATABASE IF NOT EXISTS \\`$MYSQL_DATABASE\\`"

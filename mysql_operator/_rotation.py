@@ -29,7 +29,7 @@ import enum
 import attrs
 
 from ._errors import NotReady
-from ._jobs import JobPhase, job_phase, parse_summary, termination_message
+from ._jobs import WAIT_FOR_SERVER, JobPhase, job_phase, parse_summary, termination_message
 from ._kube import Kube, Manifest, ObjectRef
 from ._model import MYSQL_PORT, MySQL
 from ._secret import PASSWORD_KEY, PENDING_KEY, CredentialsSecret, password_digest
@@ -47,8 +47,7 @@ UNAUTHENTICATED_EXIT = 3
 # string and quoted by the server itself (QUOTE), inside a prepared
 # statement: no character of it is ever interpreted by the shell or by SQL.
 # printf is a shell builtin, so the SQL text (with the hex) is on no command line.
-ROTATE_SCRIPT = """\
-set -eu
+ROTATE_SCRIPT = "set -eu\n" + WAIT_FOR_SERVER + """\
 report() {
   printf '{"result": "%s", "authenticated": "%s"}\\n' "$1" "$2" | tee "$TERMINATION_LOG"
 }

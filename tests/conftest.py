@@ -79,6 +79,26 @@ class Kubectl:
         remaining = max(1, int(deadline - time.monotonic()))
         return self("wait", what, *args, f"--timeout={remaining}s", timeout=remaining + 30)
 
+    def wait_job(self, name: str, timeout: float = 300) -> None:
+        """Wait for Job ``name`` to complete; if it fails or time runs out, the
+        error shows its conditions, its pods and their logs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.run("get", f"job/{name}", "-o", "json", check=False)
+            job = json.loads(found.stdout) if found.returncode == 0 else {}
+            conditions = {c["type"]: c for c in job.get("status", {}).get("conditions", [])
+                          if c["status"] == "True"}
+            if "Complete" in conditions:
+                return
+            if "Failed" in conditions or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        outcome = conditions.get("Failed", {}).get("message") or f"not complete in {timeout}s"
+        pods = self("get", "pods", "-l", f"job-name={name}", "-o", "wide", check=False)
+        logs = self.run("logs", "-l", f"job-name={name}", "--prefix", "--tail=30",
+                        "--all-containers", check=False)
+        raise AssertionError(f"job/{name}: {outcome}\n{pods}\n{logs.stdout}{logs.stderr}")
+
     def in_namespace(self, namespace: str) -> Kubectl:
         return attrs.evolve(self, namespace=namespace)
 

@@ -269,7 +269,7 @@ def test_seed_scenario_with_the_operator_in_the_cluster(release: Release) -> Non
 
     kube("apply", "-f", str(CR))
     kube.wait_for("mysql/mysql-instance", "--for=condition=Ready", timeout=420)
-    kube.wait_for("job/restore-mysql-instance-job", "--for=condition=Complete", timeout=60)
+    kube.wait_job("restore-mysql-instance-job", timeout=60)
     assert mysql(kube, mysql_pod(kube), "select * from test;").splitlines() == SEED_ROWS
     # It was this operator, the one in the pod (serving only this namespace), that did it.
     logs = release.logs()

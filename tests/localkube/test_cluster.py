@@ -60,14 +60,22 @@ def _mysql_server(name: str, claim: str) -> list[dict[str, Any]]:
     ]
 
 
+# A Service routes to a new pod a moment after the pod is Ready: like any
+# client, the Job waits for the server to answer before it sends SQL.
+SQL_SCRIPT = """\
+until mysqladmin --host="$0" --connect-timeout=5 ping >/dev/null 2>&1; do sleep 1; done
+exec mysql --host="$0" --user=root --skip-column-names --execute="$1" otus-database
+"""
+
+
 def _sql_job(name: str, host: str, sql: str) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {"backoffLimit": 0, "template": {"spec": {
+        "spec": {"backoffLimit": 0, "activeDeadlineSeconds": 150, "template": {"spec": {
             "restartPolicy": "Never",
             "containers": [{
                 "name": "sql", "image": IMAGE,
-                "command": ["mysql", "-h", host, "-uroot", "-N", "-e", sql, "otus-database"],
+                "command": ["sh", "-c", SQL_SCRIPT, host, sql],
                 "env": [{"name": "MYSQL_PWD",
                          "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
             }]}}},
@@ -76,7 +84,7 @@ def _sql_job(name: str, host: str, sql: str) -> dict[str, Any]:
 
 def _run_sql(kube: Kubectl, job: str, host: str, sql: str) -> str:
     kube.apply(_sql_job(job, host, sql))
-    kube.wait_for(f"job/{job}", "--for=condition=Complete", timeout=180)
+    kube.wait_job(job, timeout=180)
     return kube("logs", f"job/{job}")
 
 
@@ -138,7 +146,7 @@ def test_garbage_collection_and_job_completions(kube: Kubectl) -> None:
                     "name": "hello", "image": IMAGE, "command": ["sh", "-c", "echo hello"]}]}}}})
     kube("delete", "configmap", "owner")
     kube.wait_for("configmap/child", "--for=delete", timeout=120)
-    kube.wait_for("job/hello", "--for=condition=Complete", timeout=120)
+    kube.wait_job("hello", timeout=120)
     table = kube("get", "jobs").splitlines()
     assert "COMPLETIONS" in table[0].split()
     row = next(line.split() for line in table[1:] if line.split()[0] == "hello")

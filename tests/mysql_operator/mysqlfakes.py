@@ -1,10 +1,12 @@
-"""Test doubles: an in-memory Kube, the seed's MySQL object, an Event recorder."""
+"""Test doubles: an in-memory Kube, the seed's MySQL object, an Event recorder,
+and stand-in commands for the Jobs' shell scripts."""
 
 from __future__ import annotations
 
 import copy
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mysql_operator import KubeError, Manifest, MySQL, ObjectRef
@@ -200,3 +202,20 @@ class EventLog:
 
     def reasons(self) -> list[str]:
         return [reason for _, reason, _ in self.events]
+
+
+# Answers once $UNREACHABLE pings have been refused; `sleep` returns at once.
+FAKE_PING = """#!/bin/sh
+echo ping >> "$PINGS"
+[ "$(wc -l < "$PINGS")" -gt "${UNREACHABLE:-0}" ] && exit 0
+echo "error: 'Can't connect to server on 'mysql-instance' (111)'" >&2; exit 1
+"""
+
+
+def install_stand_ins(bin_dir: Path, **scripts: str) -> None:
+    """Stand-in commands in bin_dir: a `mysqladmin` that answers after $UNREACHABLE
+    refused pings (counted in $PINGS), a `sleep` that returns at once, and these."""
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in {"mysqladmin": FAKE_PING, "sleep": "#!/bin/sh\n", **scripts}.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)

@@ -121,7 +121,7 @@ def test_rotate_the_seed_instance_to_a_hostile_password(
     kube.wait_for("secret/mysql-instance-credentials", "--for=delete", timeout=60)
     create(kube, cr(password=HOSTILE_PASSWORD))
     wait_ready(kube)
-    kube.wait_for("job/restore-mysql-instance-job", "--for=condition=Complete", timeout=60)
+    kube.wait_job("restore-mysql-instance-job", timeout=60)
     assert rows(kube, HOSTILE_PASSWORD) == SEED_ROWS
     assert "restored from dump-" in kube.get_json("mysql", "mysql-instance")["status"][
         "message"]
@@ -150,8 +150,7 @@ def test_rotate_through_the_secret_and_survive_a_crash(
         wait_until("the rotation Job", lambda: exists(kube, "job/rotate-mysql-instance-job"),
                    timeout=120, interval=0.5)
         operator.kill()
-        kube.wait_for("job/rotate-mysql-instance-job", "--for=condition=Complete",
-                      timeout=120)
+        kube.wait_job("rotate-mysql-instance-job", timeout=120)
         # The server has the new password, the Secret still says the old one.
         assert secret_data(kube)["password"] == second
         operator.start()

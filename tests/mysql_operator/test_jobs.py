@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mysqlfakes import NASTY_PASSWORD, SEED_PASSWORD, FakeKube, seed_cr
+from mysqlfakes import NASTY_PASSWORD, SEED_PASSWORD, FakeKube, install_stand_ins, seed_cr
 
 from mysql_operator import BackupJob, JobPhase, NotReady, RestoreFailed, RestoreJob
 from mysql_operator._jobs import (
     BACKUP_SCRIPT,
     PASSWORD_FALLBACK,
     RESTORE_SCRIPT,
+    SERVER_WAIT_ATTEMPTS,
+    WAIT_FOR_SERVER,
     dump_time,
     job_phase,
 )
@@ -77,7 +79,8 @@ def test_restore_job_is_owned(fake_kube: FakeKube) -> None:
 @pytest.mark.parametrize("script", [BACKUP_SCRIPT, RESTORE_SCRIPT])
 def test_scripts_never_handle_the_password(script: str) -> None:
     # The one exception moves it from one environment variable to another.
-    assert script.startswith("set -eu\n" + PASSWORD_FALLBACK)
+    assert script.startswith("set -eu\n")
+    assert WAIT_FOR_SERVER + PASSWORD_FALLBACK in script
     assert '"$PENDING_PASSWORD"' not in PASSWORD_FALLBACK.replace(
         'MYSQL_PWD="$PENDING_PASSWORD"; export MYSQL_PWD', "")
     script = script.replace(PASSWORD_FALLBACK, "")
@@ -111,15 +114,10 @@ case "$(basename "$0")" in
 esac
 """
 
-
 def _run(script: str, tmp_path: Path, *, database: str = "otus-database",
-         fail: bool = False) -> subprocess.CompletedProcess[str]:
+         fail: bool = False, unreachable: int = 0) -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for client in ("mysql", "mysqldump"):
-        path = bin_dir / client
-        path.write_text(FAKE_CLIENT)
-        path.chmod(0o755)
+    install_stand_ins(bin_dir, mysql=FAKE_CLIENT, mysqldump=FAKE_CLIENT)
     (tmp_path / "backup").mkdir(exist_ok=True)
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -131,6 +129,8 @@ def _run(script: str, tmp_path: Path, *, database: str = "otus-database",
         "BACKUP_DIR": str(tmp_path / "backup"),
         "TERMINATION_LOG": str(tmp_path / "termination-log"),
         "CALLS": str(tmp_path / "calls"),
+        "PINGS": str(tmp_path / "pings"),
+        "UNREACHABLE": str(unreachable),
         **({"FAIL": "1"} if fail else {}),
     }
     return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
@@ -173,11 +173,42 @@ def test_a_failed_backup_keeps_the_previous_dump(tmp_path: Path) -> None:
     assert not (tmp_path / "termination-log").exists()
 
 
+def _pings(tmp_path: Path) -> int:
+    pings = tmp_path / "pings"
+    return len(pings.read_text().splitlines()) if pings.exists() else 0
+
+
+@pytest.mark.parametrize("script", [BACKUP_SCRIPT, RESTORE_SCRIPT])
+def test_scripts_wait_for_the_server(tmp_path: Path, script: str) -> None:
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "dump-20260101T000000Z.sql").write_text("x")
+    result = _run(script, tmp_path, unreachable=3)
+    assert result.returncode == 0, result.stderr
+    assert _pings(tmp_path) == 4
+    assert _summary(tmp_path)["file"]
+
+
+@pytest.mark.parametrize("script", [BACKUP_SCRIPT, RESTORE_SCRIPT])
+def test_scripts_give_up_on_a_silent_server(tmp_path: Path, script: str) -> None:
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "dump-20260101T000000Z.sql").write_text("x")
+    result = _run(script, tmp_path, unreachable=1000)
+    assert result.returncode == 2
+    assert _pings(tmp_path) == SERVER_WAIT_ATTEMPTS
+    assert f"no answer from mysql-instance:3306 after {SERVER_WAIT_ATTEMPTS} attempts" \
+        in result.stderr
+    assert "Can't connect to server" in result.stderr
+    assert not (tmp_path / "calls").exists()
+    assert not (tmp_path / "termination-log").exists()
+
+
 def test_restore_script_without_backups(tmp_path: Path) -> None:
-    result = _run(RESTORE_SCRIPT, tmp_path)
+    # Nothing to restore: the server is not even asked.
+    result = _run(RESTORE_SCRIPT, tmp_path, unreachable=1000)
     assert result.returncode == 0, result.stderr
     assert _summary(tmp_path)["file"] is None
     assert not (tmp_path / "calls").exists()
+    assert _pings(tmp_path) == 0
 
 
 @pytest.mark.parametrize("database", ["otus-database", "$weird_db"])

@@ -79,7 +79,7 @@ def test_secret_password_in_a_namespace_of_its_own(
 
     create(kube, manifest)
     wait_ready(kube)
-    kube.wait_for("job/restore-mysql-instance-job", "--for=condition=Complete", timeout=60)
+    kube.wait_job("restore-mysql-instance-job", timeout=60)
     assert rows(kube, HOSTILE_PASSWORD) == SEED_ROWS
     status = kube.get_json("mysql", "mysql-instance")["status"]
     assert "restored from dump-" in status["message"], status
@@ -140,7 +140,7 @@ def test_a_failed_backup_keeps_the_data(
     kube.wait_for("mysql/mysql-instance", "--for=delete", timeout=420)
     kube("apply", "-f", str(SEED_CR))
     wait_ready(kube)
-    kube.wait_for("job/restore-mysql-instance-job", "--for=condition=Complete", timeout=60)
+    kube.wait_job("restore-mysql-instance-job", timeout=60)
     assert rows(kube, SEED_PASSWORD) == SEED_ROWS
 
 
@@ -189,7 +189,7 @@ def test_operator_killed_mid_create_and_mid_delete(
                       timeout=120)
         operator.kill()
         job_uid = kube.get_json("job", "backup-mysql-instance-job")["metadata"]["uid"]
-        kube.wait_for("job/backup-mysql-instance-job", "--for=condition=Complete", timeout=120)
+        kube.wait_job("backup-mysql-instance-job", timeout=120)
         assert exists(kube, "mysql/mysql-instance")  # the finalizer holds it
         operator.start()
         kube.wait_for("mysql/mysql-instance", "--for=delete", timeout=300)

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mysqlfakes import NASTY_PASSWORD, SEED_PASSWORD, FakeKube, seed_cr
+from mysqlfakes import NASTY_PASSWORD, SEED_PASSWORD, FakeKube, install_stand_ins, seed_cr
 
 from mysql_operator import NotReady
 from mysql_operator._rotation import (
@@ -146,18 +146,17 @@ printf '%s' "$NEW_PASSWORD" > "$STATE"
 """
 
 
-def _run_script(tmp_path: Path, server: bytes, current: bytes, new: bytes
-                ) -> tuple[int, dict[str, str], str, str]:
+def _run_script(tmp_path: Path, server: bytes, current: bytes, new: bytes,
+                unreachable: int = 0) -> tuple[int, dict[str, str], str, str]:
+    install_stand_ins(tmp_path / "bin", mysql=FAKE_MYSQL)
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "mysql").write_text(FAKE_MYSQL)
-    (bin_dir / "mysql").chmod(0o755)
     (tmp_path / "state").write_bytes(server)
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "STATE": str(tmp_path / "state"), "CALLS": str(tmp_path / "calls"),
         "SQL": str(tmp_path / "sql"), "TERMINATION_LOG": str(tmp_path / "term"),
         "MYSQL_HOST": "mysql-instance", "MYSQL_PORT": "3306",
+        "PINGS": str(tmp_path / "pings"), "UNREACHABLE": str(unreachable),
     }
     envb = {k.encode(): v.encode() for k, v in env.items()}
     envb[b"CURRENT_PASSWORD"] = current
@@ -187,6 +186,13 @@ def test_script_finishes_a_half_done_rotation(tmp_path: Path) -> None:
     code, summary, _, _ = _run_script(tmp_path, NEW, OLD, NEW)
     assert code == 0
     assert summary["authenticated"] == "new"
+
+
+def test_script_waits_for_the_server(tmp_path: Path) -> None:
+    code, summary, _, _ = _run_script(tmp_path, OLD, OLD, NEW, unreachable=2)
+    assert code == 0
+    assert summary["result"] == "rotated"
+    assert len((tmp_path / "pings").read_text().splitlines()) == 3
 
 
 def test_script_refuses_when_neither_password_works(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_seed_scenario(kube: Kubectl, operator: OperatorProcess) -> None:
 
     kube("apply", "-f", str(CR))
     wait_ready(kube)
-    kube.wait_for("job/restore-mysql-instance-job", "--for=condition=Complete", timeout=60)
+    kube.wait_job("restore-mysql-instance-job", timeout=60)
     pod = mysql_pod(kube)
     assert mysql(kube, pod, "select * from test;").splitlines() == SEED_ROWS
     assert job_completions(kube) == {
