@@ -52,7 +52,8 @@ attempt=1
 until out="$(mysqladmin --host="$MYSQL_HOST" --port="$MYSQL_PORT" --protocol=TCP \\
     --connect-timeout=5 ping 2>&1)"; do
   if [ "$attempt" -ge {SERVER_WAIT_ATTEMPTS} ]; then
-    echo "no answer from $MYSQL_HOST:$MYSQL_PORT after {SERVER_WAIT_ATTEMPTS} attempts: $out" >&2
+    echo "no answer from $MYSQL_HOST:$MYSQL_PORT after {SERVER_WAIT_ATTEMPTS} attempts:" \\
+      "$(printf "%s" "$out" | tr "\\n" " ")" >&2
     exit 2
   fi
   attempt=$((attempt + 1))
