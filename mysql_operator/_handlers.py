@@ -299,7 +299,14 @@ def password_secrets(body: kopf.Body, **_: Any) -> dict[tuple[str, str], tuple[s
     return {(str(body.meta.namespace), str(ref["name"])): (str(body.meta.name), seen)}
 
 
-@kopf.on.event("v1", "secrets", registry=registry)
+def _is_password_secret(body: kopf.Body, **kwargs: Any) -> bool:
+    # A filter rather than an early return: kopf logs every handler it runs,
+    # and most Secrets in the served namespaces are nobody's password.
+    password_secrets: kopf.Index[tuple[str, str], tuple[str, str]] = kwargs["password_secrets"]
+    return (str(body.meta.namespace), str(body.meta.name)) in password_secrets
+
+
+@kopf.on.event("v1", "secrets", when=_is_password_secret, registry=registry)
 async def password_secret_changed(
     body: kopf.Body, type: str, memo: kopf.Memo, **kwargs: Any
 ) -> None:

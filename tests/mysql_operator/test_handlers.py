@@ -14,10 +14,12 @@ from mysql_operator import KubeError, MySQLDeployment
 from mysql_operator._handlers import (
     FINALIZER,
     STORAGE_PREFIX,
+    _is_password_secret,
     backup_retry_delay,
     configure,
     converge,
     delete,
+    password_secrets,
     reconcile,
     registry,
 )
@@ -534,3 +536,18 @@ async def test_creation_events(fake_kube: FakeKube, memo: kopf.Memo, events: Eve
     await _ready(Object(), fake_kube, memo)
     assert events.reasons().count("Creating") == 1
     assert events.reasons().count("Created") == 1
+
+
+def test_only_referenced_secrets_reach_the_secret_handler() -> None:
+    referenced = seed_body(password_secret={"name": "db-root", "key": "root"})
+    del referenced["spec"]["password"]
+    index = password_secrets(body=kopf.Body(referenced))
+    assert index == {("default", "db-root"): ("mysql-instance", "")}
+
+    def secret(name: str) -> kopf.Body:
+        return kopf.Body({"apiVersion": "v1", "kind": "Secret",
+                          "metadata": {"name": name, "namespace": "default"}})
+
+    assert _is_password_secret(secret("db-root"), password_secrets=index)
+    assert not _is_password_secret(secret("mysql-instance-credentials"), password_secrets=index)
+    assert password_secrets(body=kopf.Body(seed_body())) is None
