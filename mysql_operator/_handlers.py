@@ -56,7 +56,9 @@ API_TIMEOUT = 30.0
 # Sent verbatim as the watch's timeoutSeconds, which the API server parses as an int.
 WATCH_SERVER_TIMEOUT = 300
 WATCH_CLIENT_TIMEOUT = 330.0
-MAX_BACKUP_RETRY_DELAY = 600.0
+# While a failed backup waits for its next attempt: how soon a skip-backup
+# annotation takes effect.
+OPT_OUT_CHECK_SECONDS = 30.0
 # How often a live instance is compared with its spec (drift: a deleted Service,
 # a hand-edited Deployment; a missed change of the password Secret).
 CONVERGE_INTERVAL = 30.0
@@ -325,14 +327,7 @@ async def password_secret_changed(
         )
 
 
-def backup_retry_delay(retry: int) -> float:
-    """Growing delay before the next backup attempt (``retry`` counts kopf's retries)."""
-    return min(10.0 * (retry + 1), MAX_BACKUP_RETRY_DELAY)
-
-
-async def _take_down(
-    instance: MySQLInstance, update: StatusUpdate, body: kopf.Body, retry: int
-) -> None:
+async def _take_down(instance: MySQLInstance, update: StatusUpdate, body: kopf.Body) -> None:
     cr = instance.cr
     if cr.skip_backup:
         abandoned = await instance.abandon_backup()
@@ -350,21 +345,26 @@ async def _take_down(
                   message="the server never became ready: there is nothing to back up")
     else:
         progress = await instance.backup()
+        attempt = f" (attempt {progress.attempt})" if progress.attempt > 1 else ""
         if progress.started:
-            kopf.info(body, reason="BackupStarted",
-                      message=f"Job {cr.names.backup_job} is dumping database {cr.spec.database}")
+            kopf.info(body, reason="BackupStarted", message=(
+                f"Job {cr.names.backup_job} is dumping database {cr.spec.database}{attempt}"))
         if progress.phase is JobPhase.RUNNING:
-            update.phase("BackingUp", f"Job {cr.names.backup_job} is dumping the database")
+            update.phase("BackingUp", f"Job {cr.names.backup_job} is dumping the database{attempt}")
             raise kopf.TemporaryError("the backup Job is running", delay=5)
         if progress.phase is JobPhase.FAILED:
-            delay = backup_retry_delay(retry)
             update.phase("BackupFailed", progress.failure)
             update.condition(BACKUP_SUCCEEDED, False, "BackupJobFailed", progress.failure)
-            kopf.warn(body, reason="BackupFailed", message=(
-                f"{progress.failure}. The data is kept; next attempt in {delay:.0f}s. "
-                f"To delete without a backup, annotate {SKIP_BACKUP_ANNOTATION}=true."
-            ))
-            raise kopf.TemporaryError("the backup failed", delay=delay)
+            if progress.new_failure:
+                kopf.warn(body, reason="BackupFailed", message=(
+                    f"{progress.failure}. The data is kept; attempt {progress.attempt + 1} "
+                    f"in {progress.retry_in:.0f}s. To delete without a backup, "
+                    f"annotate {SKIP_BACKUP_ANNOTATION}=true."
+                ))
+            # Wake up before the next attempt is due, so the opt-out takes effect soon.
+            raise kopf.TemporaryError(
+                f"backup attempt {progress.attempt} failed; the next in "
+                f"{progress.retry_in:.0f}s", delay=min(progress.retry_in, OPT_OUT_CHECK_SECONDS))
         result = progress.result
         assert result is not None
         update.last_backup(LastBackup(time=result.time, job=result.job, file=result.file,
@@ -382,7 +382,6 @@ async def delete(
     status: kopf.Status,
     patch: kopf.Patch,
     memo: kopf.Memo,
-    retry: int,
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
@@ -396,6 +395,6 @@ async def delete(
         return
     try:
         with _translated(update, body, deleting=True):
-            await _take_down(MySQLInstance(cr, memo.kube), update, body, retry)
+            await _take_down(MySQLInstance(cr, memo.kube), update, body)
     finally:
         patch.status.update(update.patch())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -31,6 +31,13 @@ BACKUP_DIR = "/backup"
 TERMINATION_LOG = "/dev/termination-log"
 BACKOFF_LIMIT = 2
 DUMP_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+# A failed backup Job is retried after a delay that doubles with each attempt.
+FIRST_BACKUP_RETRY_DELAY = 10.0
+MAX_BACKUP_RETRY_DELAY = 600.0
+# The backup attempt a Job is (1, 2, ...), and, on a failed Job, that its
+# failure was reported (so a Warning is posted once per attempt).
+ATTEMPT_ANNOTATION = "otus.homework/attempt"
+REPORTED_ANNOTATION = "otus.homework/reported"
 # Log lines read when a pod has no termination message.
 LOG_TAIL = 20
 # How long a finished Job's pod may take to show the termination message.
@@ -176,6 +183,24 @@ def _job_failure(job: Manifest, message: str) -> str:
     return f"Job {job['metadata']['name']} {reason}{tail}"
 
 
+def _failed_at(job: Manifest, default: datetime) -> datetime:
+    """When the Job failed (its Failed condition's transition), else ``default``."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("lastTransitionTime"):
+            try:
+                return datetime.fromisoformat(condition["lastTransitionTime"])
+            except ValueError:
+                break
+    return default
+
+
+def _attempt(value: Any) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
 def parse_summary(message: str) -> dict[str, Any]:
     """The last line of ``message`` that is a JSON object ({} if none)."""
     for line in reversed(message.strip().splitlines()):
@@ -294,6 +319,11 @@ class BackupResult:
     time: str
 
 
+def backup_retry_delay(attempt: int) -> float:
+    """Seconds from the failure of backup attempt ``attempt`` (1, 2, ...) to the next one."""
+    return min(FIRST_BACKUP_RETRY_DELAY * 2.0 ** min(attempt - 1, 32), MAX_BACKUP_RETRY_DELAY)
+
+
 @attrs.frozen
 class BackupProgress:
     """Where a backup stands: still running, done (with its result), or failed (why)."""
@@ -303,6 +333,11 @@ class BackupProgress:
     failure: str = ""
     # True when this step created the Job (the backup just started).
     started: bool = False
+    # Which attempt the Job is; after a failure, the seconds until the next one
+    # and whether this step is the first to see the failure.
+    attempt: int = 1
+    retry_in: float = 0.0
+    new_failure: bool = False
 
 
 class BackupJob:
@@ -310,30 +345,35 @@ class BackupJob:
 
     The annotation ``otus.homework/owner-uid`` tells this object's run from a
     previous namesake's, which is removed before a new run.
+
+    A failed Job stays, as the record of why (``kubectl describe job``), until
+    the next attempt is due: ``backup_retry_delay`` after its failure, growing
+    with the attempt number the Job carries.  Then the same step replaces it.
     """
 
     def __init__(self, cr: MySQL, kube: Kube) -> None:
         self._cr = cr
         self._kube = kube
 
-    def manifest(self) -> Manifest:
+    def manifest(self, attempt: int = 1) -> Manifest:
         cr = self._cr
         return _job_manifest(
             cr,
             name=cr.names.backup_job,
             component="backup",
             script=BACKUP_SCRIPT,
-            metadata={"annotations": {OWNER_UID_ANNOTATION: cr.uid}},
+            metadata={"annotations": {OWNER_UID_ANNOTATION: cr.uid,
+                                      ATTEMPT_ANNOTATION: str(attempt)}},
         )
 
     def _ref(self) -> ObjectRef:
         return ObjectRef("batch/v1", "Job", self._cr.names.backup_job, self._cr.namespace)
 
-    async def run(self) -> BackupProgress:
-        """Advance the backup by one step; call again until it is not RUNNING.
+    async def run(self, now: datetime | None = None) -> BackupProgress:
+        """Advance the backup by one step; call again until it is SUCCEEDED.
 
-        A failed Job is deleted once its failure is read, so the next call
-        starts a fresh one.
+        FAILED says why, and when the next attempt is due; the call that
+        finds it due starts it.
         """
         job = await self._kube.get(self._ref())
         phase = job_phase(job)
@@ -360,11 +400,24 @@ class BackupJob:
                     time=_finished(job, summary),
                 ),
             )
+        annotations = job["metadata"].get("annotations", {})
+        attempt = _attempt(annotations.get(ATTEMPT_ANNOTATION))
         if phase is JobPhase.FAILED:
+            now = now or datetime.now(UTC)
+            due = _failed_at(job, now) + timedelta(seconds=backup_retry_delay(attempt))
+            if now >= due:
+                await self._kube.delete(self._ref())
+                created = await self._kube.create(self.manifest(attempt + 1))
+                return BackupProgress(JobPhase.RUNNING, started=created is not None,
+                                      attempt=attempt + 1)
             failure = _job_failure(job, await termination_message(self._kube, job))
-            await self._kube.delete(self._ref())
-            return BackupProgress(phase, failure=failure)
-        return BackupProgress(phase)
+            new = not annotations.get(REPORTED_ANNOTATION)
+            if new:
+                await self._kube.patch(self._ref(), {"metadata": {"annotations": {
+                    REPORTED_ANNOTATION: "true"}}})
+            return BackupProgress(phase, failure=failure, attempt=attempt,
+                                  retry_in=(due - now).total_seconds(), new_failure=new)
+        return BackupProgress(phase, attempt=attempt)
 
     async def abandon(self) -> bool:
         """Delete this object's unfinished backup Job (when the backup is skipped).

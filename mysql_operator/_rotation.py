@@ -29,14 +29,19 @@ import enum
 import attrs
 
 from ._errors import NotReady
-from ._jobs import WAIT_FOR_SERVER, JobPhase, job_phase, parse_summary, termination_message
+from ._jobs import (
+    REPORTED_ANNOTATION,
+    WAIT_FOR_SERVER,
+    JobPhase,
+    job_phase,
+    parse_summary,
+    termination_message,
+)
 from ._kube import Kube, Manifest, ObjectRef
 from ._model import MYSQL_PORT, MySQL
 from ._secret import PASSWORD_KEY, PENDING_KEY, CredentialsSecret, password_digest
 
 DIGEST_ANNOTATION = "otus.homework/password-digest"
-# On a refused rotation's Job, once its Warning has been posted.
-REPORTED_ANNOTATION = "otus.homework/reported"
 TERMINATION_LOG = "/dev/termination-log"
 # The script's exit code when the server accepts neither password: fail the Job at once.
 UNAUTHENTICATED_EXIT = 3

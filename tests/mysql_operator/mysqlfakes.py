@@ -162,14 +162,15 @@ class FakeKube:
             "conditions": [{"type": "Available", "status": "True"}],
         }
 
-    def finish_job(self, name: str, *, succeeded: bool, message: str) -> None:
-        """Mark a Job finished, with one pod whose termination message is ``message``."""
+    def finish_job(self, name: str, *, succeeded: bool, message: str,
+                   at: str = "2026-01-02T03:04:05Z") -> None:
+        """Mark a Job finished at ``at``, with one pod whose termination message is ``message``."""
         job = self.stored("Job", name)
         job["status"] = {
             "conditions": [{"type": "Complete" if succeeded else "Failed", "status": "True",
                             "reason": None if succeeded else "BackoffLimitExceeded",
                             "message": None if succeeded else "Job has reached the specified "
-                            "backoff limit"}],
+                            "backoff limit", "lastTransitionTime": at}],
             "completionTime": "2026-01-02T03:04:05Z",
         }
         self.put({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -13,9 +14,9 @@ from mysqlfakes import NASTY_PASSWORD, EventLog, FakeKube, seed_body, seed_cr
 from mysql_operator import KubeError, MySQLDeployment
 from mysql_operator._handlers import (
     FINALIZER,
+    OPT_OUT_CHECK_SECONDS,
     STORAGE_PREFIX,
     _is_password_secret,
-    backup_retry_delay,
     configure,
     converge,
     delete,
@@ -23,6 +24,7 @@ from mysql_operator._handlers import (
     reconcile,
     registry,
 )
+from mysql_operator._jobs import ATTEMPT_ANNOTATION, backup_retry_delay
 from mysql_operator._model import FIRST_READY_ANNOTATION, SKIP_BACKUP_ANNOTATION
 
 BACKUP_SUMMARY = json.dumps(
@@ -303,30 +305,57 @@ async def test_a_failed_backup_keeps_the_data_and_retries(
     await _ready(obj, fake_kube, memo)
     with pytest.raises(kopf.TemporaryError):
         await obj.call(delete, memo)
+    failed_at = datetime.now(UTC) - timedelta(seconds=2)
     fake_kube.finish_job("backup-mysql-instance-job", succeeded=False,
-                         message="mysqldump: Got error: 2005")
-    with pytest.raises(kopf.TemporaryError) as caught:
-        await obj.call(delete, memo, retry=3)
-    assert caught.value.delay == backup_retry_delay(3)
+                         message="mysqldump: Got error: 2005", at=failed_at.isoformat())
+    for _ in range(2):
+        with pytest.raises(kopf.TemporaryError) as caught:
+            await obj.call(delete, memo)
+        assert 0 < caught.value.delay <= backup_retry_delay(1)
+    assert "backup attempt 1 failed" in str(caught.value)
     assert obj.status["phase"] == "BackupFailed"
     condition = obj.condition("BackupSucceeded")
     assert condition["status"] == "False"
     assert "2005" in condition["message"]
+    # One Warning per failed attempt, however often the handler looks.
     warnings = [m for t, r, m in events.events if t == "Warning" and r == "BackupFailed"]
     assert len(warnings) == 1
     assert SKIP_BACKUP_ANNOTATION in warnings[0]
+    assert "attempt 2 in" in warnings[0]
     assert ("PersistentVolumeClaim", "mysql-instance-pvc") in fake_kube.kinds()
     assert ("Deployment", "mysql-instance") in fake_kube.kinds()
-    # The next attempt starts a new Job.
+
+    # When it is due, the next attempt replaces the failed Job.
+    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False,
+                         message="mysqldump: Got error: 2005",
+                         at=(failed_at - timedelta(seconds=60)).isoformat())
+    with pytest.raises(kopf.TemporaryError, match="running"):
+        await obj.call(delete, memo)
+    assert obj.status["phase"] == "BackingUp"
+    assert "(attempt 2)" in obj.status["message"]
+    assert "BackupStarted" in events.reasons()[-1]
+
+
+async def test_the_opt_out_is_checked_while_a_failed_backup_waits(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
     with pytest.raises(kopf.TemporaryError):
-        await obj.call(delete, memo, retry=4)
-    assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
+        await obj.call(delete, memo)
+    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False, message="no server",
+                         at=datetime.now(UTC).isoformat())
+    job = fake_kube.stored("Job", "backup-mysql-instance-job")
+    job["metadata"]["annotations"][ATTEMPT_ANNOTATION] = "8"
+    with pytest.raises(kopf.TemporaryError) as caught:
+        await obj.call(delete, memo)
+    assert caught.value.delay == OPT_OUT_CHECK_SECONDS < backup_retry_delay(8)
 
-
-def test_backup_retries_back_off() -> None:
-    delays = [backup_retry_delay(r) for r in range(200)]
-    assert delays == sorted(delays)
-    assert delays[0] < delays[10] <= delays[-1] == 600
+    obj.raw["metadata"].setdefault("annotations", {})[SKIP_BACKUP_ANNOTATION] = "true"
+    await obj.call(delete, memo)
+    assert "BackupSkipped" in events.reasons()
+    assert ("Job", "backup-mysql-instance-job") not in fake_kube.kinds()
+    assert ("PersistentVolumeClaim", "mysql-instance-pvc") not in fake_kube.kinds()
 
 
 async def test_api_errors_while_deleting_are_never_permanent(

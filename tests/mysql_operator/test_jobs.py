@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,14 @@ from mysqlfakes import NASTY_PASSWORD, SEED_PASSWORD, FakeKube, install_stand_in
 
 from mysql_operator import BackupJob, JobPhase, NotReady, RestoreFailed, RestoreJob
 from mysql_operator._jobs import (
+    ATTEMPT_ANNOTATION,
     BACKUP_SCRIPT,
+    MAX_BACKUP_RETRY_DELAY,
     PASSWORD_FALLBACK,
     RESTORE_SCRIPT,
     SERVER_WAIT_ATTEMPTS,
     WAIT_FOR_SERVER,
+    backup_retry_delay,
     dump_time,
     job_phase,
 )
@@ -272,17 +275,43 @@ async def test_backup_job_run(fake_kube: FakeKube) -> None:
     assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
 
 
-async def test_backup_job_failure_is_read_then_cleared(fake_kube: FakeKube) -> None:
+async def test_a_failed_backup_job_stays_until_the_next_attempt_is_due(
+    fake_kube: FakeKube,
+) -> None:
+    failed_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     job = BackupJob(seed_cr(), fake_kube)
     await job.run()
     fake_kube.finish_job("backup-mysql-instance-job", succeeded=False,
-                         message="mysqldump: Got error: 2005: Unknown server host")
-    progress = await job.run()
+                         message="mysqldump: Got error: 2005: Unknown server host",
+                         at="2026-01-02T03:04:05Z")
+    progress = await job.run(now=failed_at + timedelta(seconds=4))
     assert progress.phase is JobPhase.FAILED
     assert "BackoffLimitExceeded" in progress.failure
     assert "Unknown server host" in progress.failure
-    assert ("Job", "backup-mysql-instance-job") not in fake_kube.kinds()
-    assert (await job.run()).phase is JobPhase.RUNNING  # a fresh attempt
+    assert (progress.attempt, progress.retry_in, progress.new_failure) == (1, 6.0, True)
+    # Seen again: the same failure, not a new one; the Job is still the record.
+    progress = await job.run(now=failed_at + timedelta(seconds=9))
+    assert (progress.phase, progress.retry_in, progress.new_failure) == (JobPhase.FAILED, 1.0,
+                                                                         False)
+    assert ("Job", "backup-mysql-instance-job") in fake_kube.kinds()
+
+    progress = await job.run(now=failed_at + timedelta(seconds=10))
+    assert (progress.phase, progress.attempt, progress.started) == (JobPhase.RUNNING, 2, True)
+    stored = fake_kube.stored("Job", "backup-mysql-instance-job")
+    assert stored["metadata"]["annotations"][ATTEMPT_ANNOTATION] == "2"
+    assert "status" not in stored
+
+    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False, message="again",
+                         at="2026-01-02T03:10:00Z")
+    progress = await job.run(now=datetime(2026, 1, 2, 3, 10, 5, tzinfo=UTC))
+    assert (progress.attempt, progress.retry_in, progress.new_failure) == (2, 15.0, True)
+
+
+def test_backup_retries_back_off() -> None:
+    delays = [backup_retry_delay(attempt) for attempt in range(1, 200)]
+    assert delays[:4] == [10, 20, 40, 80]
+    assert delays == sorted(delays)
+    assert delays[-1] == MAX_BACKUP_RETRY_DELAY == 600
 
 
 async def test_a_previous_objects_completed_backup_job_is_replaced(fake_kube: FakeKube) -> None:
