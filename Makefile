@@ -11,7 +11,7 @@ WITH_KUBE := KUBECONFIG=$${KUBECONFIG:-$(LOCAL_KUBECONFIG)}
 # kubectl: the one built with the local cluster when there is one, else PATH.
 KUBECTL := $(shell ls /var/lib/mysql-operator-localkube/bin/kubectl 2>/dev/null || echo kubectl)
 
-.PHONY: venv cluster cluster-down cluster-status install uninstall run demo deploy undeploy unit test lint crd
+.PHONY: venv cluster cluster-down cluster-status install uninstall run demo bench deploy undeploy unit test lint crd
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -38,8 +38,9 @@ test: venv  ## every test: unit and cluster (the local cluster unless KUBECONFIG
 	$(PY) -m pytest
 
 lint: venv
-	$(VENV)/bin/ruff check mysql_operator localkube tests
+	$(VENV)/bin/ruff check mysql_operator localkube tests benchmarks demo
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --explicit-package-bases benchmarks demo
 
 install: venv  ## the CRD into the cluster in KUBECONFIG (the local one without it)
 	$(WITH_KUBE) $(KUBECTL) apply -f crds/
@@ -52,6 +53,10 @@ run: venv  ## the operator in the foreground against KUBECONFIG, every namespace
 
 demo: venv  ## the seed's story end to end (the local cluster unless KUBECONFIG names one)
 	$(PY) demo/seed.py
+
+BENCH_ARGS ?=
+bench: venv  ## time create, backup, restore and rotation on the cluster; prints figures (BENCH_ARGS="--rounds 5 --rows 200000")
+	$(PY) benchmarks/lifecycle.py $(BENCH_ARGS)
 
 # The operator in the cluster, from the Helm chart (localkube/chart.py).
 # On the local cluster `deploy` builds the operator's image and imports it first.

@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -637,7 +636,8 @@ class MySQLClient:
         listed again, so an event is never missed.
         """
         last: MySQLObject | None = None
-        deadline = time.monotonic() + timeout
+        clock = asyncio.get_running_loop().time  # monotonic, like asyncio.timeout's
+        deadline = clock() + timeout
 
         def judge(event: str, body: Mapping[str, Any] | None) -> tuple[bool, MySQLObject | None]:
             nonlocal last
@@ -658,14 +658,14 @@ class MySQLClient:
                         return result
                     version = str(found["metadata"]["resourceVersion"])
                     seconds = max(1, min(MAX_WATCH_SECONDS,
-                                         math.ceil(deadline - time.monotonic())))
-                    started = time.monotonic()
+                                         math.ceil(deadline - clock())))
+                    started = clock()
                     decided = await self._watch_once(name, version, seconds, judge)
                     if decided is not None:
                         return decided[1]
                     # A watch that ends at once (an error, a proxy) must not become a
                     # tight list-watch loop.
-                    await asyncio.sleep(max(0.0, WATCH_RETRY_DELAY - (time.monotonic() - started)))
+                    await asyncio.sleep(max(0.0, WATCH_RETRY_DELAY - (clock() - started)))
         except TimeoutError:
             where = f"MySQL {self.namespace}/{name}"
             state = last.describe() if last is not None else "not found"
