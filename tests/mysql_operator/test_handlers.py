@@ -14,7 +14,11 @@ from mysqlfakes import NASTY_PASSWORD, EventLog, FakeKube, seed_body, seed_cr
 from mysql_operator import KubeError, MySQLDeployment
 from mysql_operator._handlers import (
     FINALIZER,
+    JOB_POLL_SECONDS,
     OPT_OUT_CHECK_SECONDS,
+    SERVER_POLL_SECONDS,
+    SLOW_SERVER_AFTER_RETRIES,
+    SLOW_SERVER_POLL_SECONDS,
     STORAGE_PREFIX,
     _is_password_secret,
     configure,
@@ -141,8 +145,12 @@ async def test_creation_waits_for_mysql_then_restores(
     obj = Object()
     with pytest.raises(kopf.TemporaryError) as caught:
         await obj.call(reconcile, memo)
-    assert caught.value.delay == 10
+    assert caught.value.delay == SERVER_POLL_SECONDS
     assert obj.status["phase"] == "Pending"
+    # A server that does not answer for minutes is looked at less often.
+    with pytest.raises(kopf.TemporaryError) as caught:
+        await obj.call(reconcile, memo, retry=SLOW_SERVER_AFTER_RETRIES)
+    assert caught.value.delay == SLOW_SERVER_POLL_SECONDS > SERVER_POLL_SECONDS
     assert obj.condition("Ready")["status"] == "False"
     assert ("Deployment", "mysql-instance") in fake_kube.kinds()
 
@@ -281,7 +289,7 @@ async def test_deletion_backs_up_first(
     await _ready(obj, fake_kube, memo)
     with pytest.raises(kopf.TemporaryError) as caught:
         await obj.call(delete, memo)
-    assert caught.value.delay == 5
+    assert caught.value.delay == JOB_POLL_SECONDS
     assert obj.status["phase"] == "BackingUp"
     assert ("Deployment", "mysql-instance") in fake_kube.kinds()
 
