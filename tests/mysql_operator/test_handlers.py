@@ -306,16 +306,22 @@ async def test_deletion_backs_up_first(
     ]
 
 
+async def _backup_failed(obj: Object, fake_kube: FakeKube, memo: kopf.Memo,
+                         failed_at: datetime) -> None:
+    """A ready instance is deleted, and its backup Job fails at ``failed_at``."""
+    await _ready(obj, fake_kube, memo)
+    with pytest.raises(kopf.TemporaryError):
+        await obj.call(delete, memo)
+    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False,
+                         message="mysqldump: Got error: 2005", at=failed_at.isoformat())
+
+
 async def test_a_failed_backup_keeps_the_data_and_retries(
     fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
 ) -> None:
     obj = Object()
-    await _ready(obj, fake_kube, memo)
-    with pytest.raises(kopf.TemporaryError):
-        await obj.call(delete, memo)
     failed_at = datetime.now(UTC) - timedelta(seconds=2)
-    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False,
-                         message="mysqldump: Got error: 2005", at=failed_at.isoformat())
+    await _backup_failed(obj, fake_kube, memo, failed_at)
     for _ in range(2):
         with pytest.raises(kopf.TemporaryError) as caught:
             await obj.call(delete, memo)
@@ -348,11 +354,7 @@ async def test_the_opt_out_is_checked_while_a_failed_backup_waits(
     fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
 ) -> None:
     obj = Object()
-    await _ready(obj, fake_kube, memo)
-    with pytest.raises(kopf.TemporaryError):
-        await obj.call(delete, memo)
-    fake_kube.finish_job("backup-mysql-instance-job", succeeded=False, message="no server",
-                         at=datetime.now(UTC).isoformat())
+    await _backup_failed(obj, fake_kube, memo, datetime.now(UTC))
     job = fake_kube.stored("Job", "backup-mysql-instance-job")
     job["metadata"]["annotations"][ATTEMPT_ANNOTATION] = "8"
     with pytest.raises(kopf.TemporaryError) as caught:
