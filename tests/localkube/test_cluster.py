@@ -98,7 +98,8 @@ def _check_rows_survive(kube: Kubectl, claim: str) -> None:
     assert _run_sql(kube, "read-fqdn", fqdn, "SELECT name FROM test ORDER BY id").split("\n")[:2] \
         == ["some data", "some data-2"]
 
-    kube("delete", "deployment", "db", "--wait=true")
+    # Foreground: the old server's pod is gone before a new one opens the same files.
+    kube("delete", "deployment", "db", "--cascade=foreground", "--wait=true")
     kube.apply(*_mysql_server("db", claim))
     kube("rollout", "status", "deployment/db", "--timeout=300s")
     assert _run_sql(kube, "read-again", "db", "SELECT COUNT(*) FROM test").strip() == "2"
