@@ -182,6 +182,10 @@ def _report(notice: Notice, update: StatusUpdate, body: kopf.Body, *, timer: boo
         if not update.has_condition(STORAGE_RESIZED, False, notice.message):
             kopf.warn(body, reason=notice.reason, message=notice.message)
         update.condition(STORAGE_RESIZED, False, "ExpansionRefused", notice.message)
+    elif notice.reason == "StorageResizing":
+        if not update.has_condition(STORAGE_RESIZED, False, notice.message):
+            kopf.info(body, reason=notice.reason, message=notice.message)
+        update.condition(STORAGE_RESIZED, False, "Resizing", notice.message)
     elif notice.drift:
         if update.current.restore is None:
             return  # still being created: nothing to correct
@@ -225,10 +229,11 @@ async def _bring_up(
     for notice in notices:
         _report(notice, update, body, timer=timer)
     if update.has_condition(STORAGE_RESIZED, False) and not any(
-        n.reason == "StorageNotResized" for n in notices
+        n.reason in ("StorageNotResized", "StorageResizing") for n in notices
     ):
-        update.condition(STORAGE_RESIZED, True, "Requested",
-                         f"the data claim requests {cr.spec.storage_size}")
+        message = f"the data claim has the {cr.spec.storage_size} it requests"
+        update.condition(STORAGE_RESIZED, True, "Resized", message)
+        kopf.info(body, reason="StorageResized", message=message)
     if not await instance.available():
         update.phase("Pending", f"waiting for Deployment {cr.names.deployment} to become available")
         update.condition(READY, False, "Starting", "the MySQL server is not ready yet")

@@ -62,9 +62,12 @@ class MySQLInstance:
         password = await resolve_password(self.cr, self._kube)
         await self.secret.ensure(password)
         try:
-            await self.data.ensure()
+            expansion = await self.data.ensure()
         except StorageNotResized as exc:
             notices.append(Notice("StorageNotResized", str(exc)))
+        else:
+            if expansion is not None:
+                notices.append(Notice("StorageResizing", expansion))
         await self.backups.ensure()
         if await self.deployment.ensure():
             notices.append(Notice("DeploymentChanged",

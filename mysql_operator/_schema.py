@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, NewType, TypeVar
 
 import attrs
@@ -31,9 +32,28 @@ QUANTITY_PATTERN = (
 _QUANTITY_RE = re.compile(QUANTITY_PATTERN)
 
 
+_SUFFIXES: dict[str, Decimal] = {
+    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+    **{suffix: Decimal(10) ** (3 * power) for power, suffix in enumerate("kMGTPE", 1)},
+    **{f"{suffix}i": Decimal(2) ** (10 * power) for power, suffix in enumerate("KMGTPE", 1)},
+}
+
+
 def is_quantity(value: str) -> bool:
     """Whether ``value`` parses as a Kubernetes quantity (CEL's ``isQuantity``)."""
     return bool(_QUANTITY_RE.match(value))
+
+
+def quantity_value(value: str) -> Decimal:
+    """The number a quantity stands for (``1Gi`` -> 1073741824), to compare two."""
+    if not is_quantity(value):
+        raise ValueError(f"not a quantity: {value!r}")
+    number = re.match(r"^[+-]?[0-9.]+", value)
+    assert number is not None  # the pattern guarantees it
+    suffix = value[number.end():]
+    if suffix in _SUFFIXES:  # else an exponent: 1e3 (but 1E is an exa)
+        return Decimal(number.group()) * _SUFFIXES[suffix]
+    return Decimal(value)
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ from typing import Any
 from ._errors import NotReady
 from ._kube import Kube, KubeError, Manifest, ObjectRef
 from ._model import FIRST_READY_ANNOTATION, INSTANCE_LABEL, NAMESPACE_LABEL, UID_LABEL, MySQL
+from ._schema import quantity_value
 
 ACCESS_MODES = ["ReadWriteOnce"]
 
@@ -134,11 +135,12 @@ class DataVolume:
                 {"metadata": {"annotations": {FIRST_READY_ANNOTATION: when}}},
             )
 
-    async def ensure(self) -> None:
+    async def ensure(self) -> str | None:
         """Create the volume and claim; apply a grown ``storage_size`` to the claim.
 
-        Raises StorageNotResized (after everything else is in place) when the
-        cluster refuses the new size: the instance keeps running on the old one.
+        Returns what an expansion in progress waits for (None when the bound
+        claim has what it requests).  Raises StorageNotResized when the cluster
+        refuses the new size: the instance keeps running on the old one.
         """
         volume = self.volume_manifest()
         if volume is not None:
@@ -147,7 +149,7 @@ class DataVolume:
         claim = self.claim_manifest()
         existing = await self._kube.get(ObjectRef.of(claim))
         try:
-            await self._kube.apply(claim)
+            applied = await self._kube.apply(claim)
         except KubeError as exc:
             if existing is None or exc.code not in (403, 422):
                 raise
@@ -155,6 +157,7 @@ class DataVolume:
                 f"PersistentVolumeClaim {self._cr.names.data_claim} was not resized to "
                 f"{self._cr.spec.storage_size}: {exc}"
             ) from exc
+        return _expansion(applied)
 
     async def teardown(self) -> None:
         cr = self._cr
@@ -164,6 +167,24 @@ class DataVolume:
         labels = (volume or {}).get("metadata", {}).get("labels") or {}
         if volume is not None and labels.get(UID_LABEL) == cr.uid:
             await self._kube.delete(_volume_ref(cr.names.data_volume))
+
+
+def _expansion(claim: Manifest) -> str | None:
+    """What a bound claim's expansion waits for, from its status; None if it has its size."""
+    status = claim.get("status") or {}
+    requested = str(claim["spec"]["resources"]["requests"]["storage"])
+    capacity = (status.get("capacity") or {}).get("storage")
+    if status.get("phase") != "Bound" or capacity is None \
+            or quantity_value(str(capacity)) >= quantity_value(requested):
+        return None
+    # Resizing, FileSystemResizePending (the node grows the file system when
+    # the pod next starts), ControllerResizeError...
+    states = "; ".join(
+        f"{c['type']}" + (f": {c['message']}" if c.get("message") else "")
+        for c in status.get("conditions") or [] if c.get("status") == "True")
+    return (f"PersistentVolumeClaim {claim['metadata']['name']} has {capacity} and requests "
+            f"{requested}: waiting for the volume to be expanded"
+            + (f" ({states})" if states else ""))
 
 
 class BackupVolume:

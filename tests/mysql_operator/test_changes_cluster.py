@@ -193,6 +193,51 @@ def test_a_rotation_that_cannot_authenticate_changes_nothing(
     assert_password(kube, "by-hand", "wanted")
 
 
+def test_a_volume_grows_where_its_class_allows(
+    kube: Kubectl, kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    """Growth is reported as in progress until the claim has its new size."""
+    default = next(sc for sc in kubectl.get_json("storageclass")["items"]
+                   if sc["metadata"].get("annotations", {}).get(
+                       "storageclass.kubernetes.io/is-default-class") == "true")
+    expandable = f"{namespace}-expandable"
+    kubectl.apply({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": expandable}, "provisioner": default["provisioner"],
+        "parameters": default.get("parameters", {}), "reclaimPolicy": "Delete",
+        "volumeBindingMode": default.get("volumeBindingMode", "Immediate"),
+        "allowVolumeExpansion": True})
+    try:
+        create(kube, cr(password=SEED_PASSWORD, storage_class=expandable))
+        wait_ready(kube)
+        fill(kube, SEED_PASSWORD)
+        patch_spec(kube, storage_size="2Gi")
+
+        def resized(reason: str) -> bool:
+            found = condition(kube, "mysql-instance", "StorageResized")
+            return found is not None and found["reason"] == reason
+
+        wait_until("the expansion report", lambda: resized("Resizing"), timeout=120)
+        claim = kube.get_json("pvc", "mysql-instance-pvc")
+        assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+        assert claim["status"]["capacity"]["storage"] == "1Gi"
+        assert "has 1Gi and requests 2Gi" in str(
+            condition(kube, "mysql-instance", "StorageResized"))
+        volume = claim["spec"]["volumeName"]
+        if "csi" not in kubectl.get_json("pv", volume)["spec"]:
+            # No resizer expands local-path's hostPath volumes: play its part.
+            kubectl("patch", "pv", volume, "--type=merge",
+                    "-p", '{"spec": {"capacity": {"storage": "2Gi"}}}')
+            kube("patch", "pvc", "mysql-instance-pvc", "--subresource=status", "--type=merge",
+                 "-p", '{"status": {"capacity": {"storage": "2Gi"}}}')
+        wait_until("the resize", lambda: resized("Resized"), timeout=240)
+        assert condition(kube, "mysql-instance", "StorageResized")["status"] == "True"
+        assert {"StorageResizing", "StorageResized"} <= set(event_reasons(kube))
+        assert rows(kube, SEED_PASSWORD) == SEED_ROWS
+    finally:
+        kubectl("delete", "storageclass", expandable, "--ignore-not-found", check=False)
+
+
 def test_other_spec_changes(kube: Kubectl, operator: OperatorProcess) -> None:
     kube("apply", "-f", str(SEED_CR))
     wait_ready(kube)

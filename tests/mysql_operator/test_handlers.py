@@ -488,6 +488,29 @@ async def test_a_refused_resize_is_reported_once(
     assert obj.condition("StorageResized")["status"] == "True"
 
 
+async def test_a_growing_volume_is_reported_until_it_has_grown(
+    fake_kube: FakeKube, memo: kopf.Memo, events: EventLog
+) -> None:
+    obj = Object()
+    await _ready(obj, fake_kube, memo)
+    claim = fake_kube.stored("PersistentVolumeClaim", "mysql-instance-pvc")
+    claim["status"] = {"phase": "Bound", "capacity": {"storage": "1Gi"}}  # kept by apply
+    obj.raw["spec"]["storage_size"] = "2Gi"
+    for _ in range(2):
+        await obj.call(converge, memo)
+    resized = obj.condition("StorageResized")
+    assert (resized["status"], resized["reason"]) == ("False", "Resizing")
+    assert "has 1Gi and requests 2Gi" in resized["message"]
+    assert events.reasons().count("StorageResizing") == 1
+
+    claim = fake_kube.stored("PersistentVolumeClaim", "mysql-instance-pvc")
+    claim["status"]["capacity"]["storage"] = "2Gi"
+    await obj.call(converge, memo)
+    resized = obj.condition("StorageResized")
+    assert (resized["status"], resized["reason"]) == ("True", "Resized")
+    assert "StorageResized" in events.reasons()
+
+
 async def test_nothing_to_back_up(fake_kube: FakeKube, memo: kopf.Memo, events: EventLog) -> None:
     await Object().call(delete, memo)
     assert "BackupSkipped" in events.reasons()

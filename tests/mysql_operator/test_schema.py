@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import attrs
 import cattrs
 import pytest
@@ -16,6 +18,7 @@ from mysql_operator._schema import (
     is_quantity,
     json_key,
     make_converter,
+    quantity_value,
 )
 
 
@@ -27,6 +30,20 @@ def test_quantities(text: str) -> None:
 @pytest.mark.parametrize("text", ["", "1Gb", "Gi", "1 Gi", "one", "1.2.3"])
 def test_not_quantities(text: str) -> None:
     assert not is_quantity(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1Gi", 2**30), ("1024Mi", 2**30), ("2Gi", 2**31), ("500Mi", 500 * 2**20),
+    ("1073741824", 2**30), ("1.5G", 1_500_000_000), ("1e3", 1000), ("1E", 10**18),
+    ("1Ei", 2**60), ("500m", Decimal("0.5")), (".5Ki", 512), ("+2Ki", 2048),
+])
+def test_quantity_values(text: str, value: Decimal | int) -> None:
+    assert quantity_value(text) == value
+
+
+def test_a_non_quantity_has_no_value() -> None:
+    with pytest.raises(ValueError, match="not a quantity"):
+        quantity_value("1Gb")
 
 
 @documented("An example.", rules=(Rule("true", "always"),))

@@ -133,3 +133,28 @@ async def test_backup_volume_of_another_namespace_is_not_taken(fake_kube: FakeKu
     fake_kube.put(pv)
     with pytest.raises(NotReady, match="belongs to elsewhere"):
         await BackupVolume(seed_cr(host_path="/data"), fake_kube).ensure()
+
+
+def _claim_status(fake_kube: FakeKube, capacity: str, *conditions: dict[str, str]) -> None:
+    claim = fake_kube.stored("PersistentVolumeClaim", "mysql-instance-pvc")
+    claim["status"] = {"phase": "Bound", "capacity": {"storage": capacity},
+                       "conditions": list(conditions)}
+
+
+async def test_an_expansion_in_progress_is_reported(fake_kube: FakeKube) -> None:
+    assert await DataVolume(seed_cr(), fake_kube).ensure() is None  # not bound yet
+    _claim_status(fake_kube, "1Gi")
+    assert await DataVolume(seed_cr(), fake_kube).ensure() is None
+    assert await DataVolume(seed_cr(storage_size="1024Mi"), fake_kube).ensure() is None
+
+    _claim_status(fake_kube, "1Gi", {
+        "type": "FileSystemResizePending", "status": "True",
+        "message": "Waiting for user to (re-)start a pod to finish file system resize"})
+    waiting = await DataVolume(seed_cr(storage_size="2Gi"), fake_kube).ensure()
+    assert waiting == (
+        "PersistentVolumeClaim mysql-instance-pvc has 1Gi and requests 2Gi: waiting for the "
+        "volume to be expanded (FileSystemResizePending: Waiting for user to (re-)start a pod "
+        "to finish file system resize)")
+
+    _claim_status(fake_kube, "2Gi")
+    assert await DataVolume(seed_cr(storage_size="2Gi"), fake_kube).ensure() is None
