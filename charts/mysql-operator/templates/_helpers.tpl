@@ -91,8 +91,8 @@ the pods of its Jobs to read their termination messages.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "create", "patch", "delete"]
-# The backup, restore and password-rotation Jobs (a rotation Job's target
-# digest is patched onto it).
+# The backup, restore and password-rotation Jobs (patched: a rotation Job's
+# target digest, a failed Job's mark that its Warning was posted).
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "create", "patch", "delete"]
