@@ -10,7 +10,8 @@ Each round works in a namespace of its own, through the Python API
 5. change the password, until the ``PasswordRotated`` condition says done;
 6. delete without a backup, until gone.
 
-It prints every round's seconds per step and their median, min and max:
+It prints every round's seconds per step and their median, min and max,
+and, when it ran the operator itself, the operator's CPU time and peak memory:
 figures, not a pass/fail verdict (these machines are noisy).  The cluster is
 the one in ``KUBECONFIG``, or the local one (brought up or reused); the
 operator is the one deployed in the cluster (``make deploy``) if there is one,
@@ -165,6 +166,18 @@ def report(results: list[list[float]], sizes: list[int], rows: int) -> None:
     print(f"\n{rows} rows; dump size {statistics.median(sizes) / 1e6:.1f} MB (median)")
 
 
+def operator_usage(pid: int) -> str:
+    """The operator process's CPU time and peak memory so far, from /proc (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "operator: no /proc figures"
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return f"operator: {cpu:.1f} s of CPU, peak resident memory {int(peak) / 1024:.0f} MiB"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -196,10 +209,13 @@ def main() -> int:
             results.append(seconds)
             sizes.append(size)
     finally:
+        usage = operator_usage(operator.pid) if operator is not None else None
         if operator is not None:
             operator.terminate()
             operator.wait(timeout=30)
     report(results, sizes, args.rows)
+    if usage is not None:
+        print(f"{usage} (over {args.rounds} rounds, started with the benchmark)")
     return 0
 
 
