@@ -81,7 +81,7 @@ class Kubectl:
 
     def wait_job(self, name: str, timeout: float = 300) -> None:
         """Wait for Job ``name`` to complete; if it fails or time runs out, the
-        error shows its conditions, its pods and their logs."""
+        error shows its Failed message, its pods and their logs."""
         deadline = time.monotonic() + timeout
         while True:
             found = self.run("get", f"job/{name}", "-o", "json", check=False)
